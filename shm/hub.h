@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef HORUS_SHM_HUB_H
+#define HORUS_SHM_HUB_H
+
+/*
+ * Hub ring: many writers, many readers, broadcast, lossy for slow readers.
+ *
+ * Writers claim a sequence number with fetch_add on `head`, then take the slot (seq % capacity)
+ * by CAS on its stamp, write, and commit by storing the stamp unbusy. Readers follow their own
+ * position and validate every copy with the stamp (a seqlock), so a read is never torn.
+ * A writer never waits for readers; it waits for another writer only when it laps a slot that
+ * writer still holds, and reclaims it if that writer is dead.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "segment.h"
+
+/* A reader gives up on a sequence that stays unreadable this long while later ones exist. */
+#define HUB_STALL_NS (250ull * 1000 * 1000)
+/* A writer waits this long for a live writer that holds the slot it laps, then gives up. */
+#define HUB_LAP_WAIT_NS (100ull * 1000 * 1000)
+
+struct hub_reader {
+	uint64_t next;         /* next sequence to read */
+	uint64_t lost;         /* total lost */
+	uint64_t received;     /* total received */
+	uint64_t pending_lost; /* lost since the last delivered message */
+	uint64_t stall_seq;
+	uint64_t stall_since;
+	uint32_t misses;
+};
+
+struct hub_loan {
+	struct shm_slot *slot;
+	uint64_t busy; /* the stamp we put on the slot */
+	uint32_t len;
+};
+
+/* Writer. me = our participant index. -EMSGSIZE, -EAGAIN (lapped a slot held too long). */
+int hub_claim(struct shm_seg *seg, uint32_t me, uint32_t len, struct hub_loan *ret);
+void hub_commit(struct shm_seg *seg, const struct hub_loan *loan);
+void hub_discard(struct shm_seg *seg, const struct hub_loan *loan);
+/* Finds our open loan whose payload is at buf; -EINVAL if there is none. */
+int hub_loan_find(struct shm_seg *seg, uint32_t me, const void *buf, struct hub_loan *ret);
+
+/* Reader. */
+void hub_reader_init(struct shm_seg *seg, struct hub_reader *rd, uint32_t last_n);
+int hub_read(struct shm_seg *seg, struct hub_reader *rd, void *buf, size_t cap, uint64_t *ret_seq,
+	     uint64_t *ret_lost);
+int hub_next_len(struct shm_seg *seg, struct hub_reader *rd);
+int hub_take(struct shm_seg *seg, struct hub_reader *rd, const void **ret_data, size_t *ret_len,
+	     uint64_t *ret_seq, uint64_t *ret_stamp, uint64_t *ret_lost);
+int hub_check(struct shm_seg *seg, struct hub_reader *rd, uint64_t seq, uint64_t stamp);
+int hub_wait(struct shm_seg *seg, struct hub_reader *rd, int64_t timeout_ns);
+
+#endif /* HORUS_SHM_HUB_H */
