@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "libhorus.h"
 
@@ -55,6 +56,7 @@ int attach_segment(struct shm_seg *seg, const char *ns, uint32_t kind, const cha
 	if (r < 0) {
 		return r;
 	}
+	/* Up to ~100 ms of retries: enough to outlast any cleaner, short enough for a caller. */
 	for (int attempt = 0; attempt < 100; attempt++) {
 		r = shm_seg_open(seg, name, kind, topic, create ? &geo : NULL);
 		if (r < 0) {
@@ -65,6 +67,13 @@ int attach_segment(struct shm_seg *seg, const char *ns, uint32_t kind, const cha
 			return -EMSGSIZE;
 		}
 		r = shm_part_claim(seg, role);
+		if (r == -EUSERS && attempt < 99) {
+			/* A cleaner's lock over the whole header also looks like "all taken" for
+			 * the moment it holds it: look again shortly. */
+			shm_seg_close(seg);
+			nanosleep(&(struct timespec){ .tv_nsec = 1000 * 1000 }, NULL);
+			continue;
+		}
 		if (r < 0) {
 			shm_seg_close(seg);
 			return r;
