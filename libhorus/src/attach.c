@@ -26,6 +26,11 @@ HORUS_EXPORT int horus_namespace(const char *ns, char buf[HORUS_NAMESPACE_MAX + 
 	return 0;
 }
 
+HORUS_EXPORT int horus_topic_check(const char *topic)
+{
+	return shm_valid_topic(topic) ? 0 : -EINVAL;
+}
+
 static int resolve_geometry(const struct horus_topic_opts *opts, struct shm_geometry *geo)
 {
 	geo->capacity = opts && opts->capacity ? opts->capacity : HORUS_DEFAULT_CAPACITY;

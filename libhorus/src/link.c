@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "libhorus.h"
-#include "link.h"
+#include "link_ring.h"
 
 struct horus_link {
 	struct shm_seg seg;

@@ -221,6 +221,9 @@ int horus_topic_list(const char *ns, int (*cb)(const struct horus_topic_info *in
  */
 int horus_clean(const char *ns);
 
+/* 0 if topic is a valid topic name, else -EINVAL. */
+int horus_topic_check(const char *topic);
+
 /* Resolves ns (NULL: $HORUS_NAMESPACE, else "default") into buf; -EINVAL if invalid. */
 int horus_namespace(const char *ns, char buf[HORUS_NAMESPACE_MAX + 1]);
 

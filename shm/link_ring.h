@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef HORUS_SHM_LINK_H
-#define HORUS_SHM_LINK_H
+#ifndef HORUS_SHM_LINK_RING_H
+#define HORUS_SHM_LINK_RING_H
 
 /*
  * Link ring: one producer, one consumer, FIFO, no loss.
@@ -34,4 +34,4 @@ int link_recv(struct shm_seg *seg, struct link_end *end, void *buf, size_t cap);
 int link_wait_space(struct shm_seg *seg, struct link_end *end, int64_t timeout_ns);
 int link_wait_data(struct shm_seg *seg, struct link_end *end, int64_t timeout_ns);
 
-#endif /* HORUS_SHM_LINK_H */
+#endif /* HORUS_SHM_LINK_RING_H */

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "link.h"
+#include "link_ring.h"
 
 static uint64_t committed(uint64_t seq)
 {

@@ -1,0 +1,429 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control socket, served by the watcher thread's event loop (so it answers while a tick
+ * hangs). Protocol version 1: a request is one line of words,
+ *     status | node list | node info NAME | node stop|start|restart NAME | reload
+ * and each gets one line back: a JSON object with "schema": 1 and either the result or
+ * "error": "...". Lines longer than CONTROL_LINE_MAX, or a client silent for
+ * CONTROL_IDLE_S, are dropped; the daemon never waits on a client.
+ */
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <horus/horus.h>
+
+#include "daemon.h"
+#include "log.h"
+
+#define CONTROL_LINE_MAX 4096
+#define CONTROL_IDLE_S 30
+#define CONTROL_CLIENTS_MAX 128
+
+struct control {
+	struct daemon *d;
+	struct evconnlistener *listener;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	unsigned clients;
+};
+
+/* A request waiting for the tick thread (node operations). */
+struct pending {
+	struct control *ctl;
+	struct bufferevent *bev; /* NULL once the client is gone */
+	struct event *done_ev;
+	_Atomic int result;
+	char op[16];
+	char name[128];
+	struct pending *next;
+};
+
+struct client {
+	struct control *ctl;
+	struct pending *pending; /* at most one outstanding */
+	bool closing;            /* close once the output is written */
+};
+
+/* ---- JSON output ------------------------------------------------------------------------- */
+
+static void json_str(struct evbuffer *out, const char *s)
+{
+	evbuffer_add(out, "\"", 1);
+	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+		if (*p == '"' || *p == '\\') {
+			evbuffer_add_printf(out, "\\%c", *p);
+		} else if (*p < 0x20) {
+			evbuffer_add_printf(out, "\\u%04x", *p);
+		} else {
+			evbuffer_add(out, p, 1);
+		}
+	}
+	evbuffer_add(out, "\"", 1);
+}
+
+static void reply_error(struct evbuffer *out, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void reply_error(struct evbuffer *out, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	evbuffer_add_printf(out, "{\"schema\": 1, \"error\": ");
+	json_str(out, msg);
+	evbuffer_add_printf(out, "}\n");
+}
+
+static double us(uint64_t ns)
+{
+	return ns / 1000.0;
+}
+
+static void node_json(struct evbuffer *out, const struct node_info *n)
+{
+	evbuffer_add_printf(out, "{\"name\": ");
+	json_str(out, n->name);
+	evbuffer_add_printf(out, ", \"plugin\": ");
+	json_str(out, n->plugin);
+	evbuffer_add_printf(
+		out,
+		", \"state\": \"%s\", \"rate_hz\": %.6g, \"actual_hz\": %.6g, \"ticks\": %llu, "
+		"\"skipped\": %llu, \"order\": %d, "
+		"\"tick_us\": {\"p50\": %.3f, \"p99\": %.3f, \"max\": %.3f}, "
+		"\"late_us\": {\"p50\": %.3f, \"p99\": %.3f, \"max\": %.3f}, "
+		"\"deadline_ms\": %.6g, \"deadline_misses\": %llu, \"watchdog_ms\": %.6g, "
+		"\"watchdog_trips\": %llu, \"circuit\": \"%s\", \"failures\": %llu, "
+		"\"restarts\": %llu, \"last_error\": ",
+		node_state_name(n->state), n->rate_hz, n->actual_hz, (unsigned long long)n->ticks,
+		(unsigned long long)n->skipped, n->order, us(n->tick_p50_ns), us(n->tick_p99_ns),
+		us(n->tick_max_ns), us(n->late_p50_ns), us(n->late_p99_ns), us(n->late_max_ns),
+		n->deadline_ns / 1e6, (unsigned long long)n->deadline_misses,
+		n->watchdog_ns / 1e6, (unsigned long long)n->watchdog_trips,
+		circuit_state_name(n->circuit), (unsigned long long)n->failures,
+		(unsigned long long)n->restarts);
+	if (n->last_error) {
+		json_str(out, strerror(n->last_error));
+	} else {
+		evbuffer_add_printf(out, "null");
+	}
+	/* The I/O pool arrives with its own work; the fields are part of the contract now. */
+	evbuffer_add_printf(out, ", \"io\": {\"pending\": 0, \"submitted\": 0, \"completed\": 0, "
+				 "\"failed\": 0, \"timed_out\": 0}}");
+}
+
+static void cmd_status(struct control *ctl, struct evbuffer *out)
+{
+	struct sched_stats st;
+
+	sched_get_stats(ctl->d->sched, &st);
+	evbuffer_add_printf(out, "{\"schema\": 1, \"version\": ");
+	json_str(out, horus_version());
+	evbuffer_add_printf(out, ", \"pid\": %d, \"namespace\": ", (int)getpid());
+	json_str(out, ctl->d->ns);
+	evbuffer_add_printf(out,
+			    ", \"uptime_s\": %.3f, \"threads\": {\"tick\": %u, \"stuck\": %u}, "
+			    "\"plugins\": %u, \"nodes\": %u, \"dispatches\": %llu, "
+			    "\"reloads\": %u}\n",
+			    (now_ns() - ctl->d->start_ns) / 1e9, st.threads, st.retired,
+			    st.plugins, st.nodes, (unsigned long long)st.dispatches,
+			    ctl->d->reloads);
+}
+
+static void cmd_nodes(struct control *ctl, struct evbuffer *out, const char *only)
+{
+	struct node_info *info;
+	int n = sched_list(ctl->d->sched, &info);
+	bool found = false;
+
+	if (n < 0) {
+		reply_error(out, "cannot list nodes: %s", strerror(-n));
+		return;
+	}
+	if (!only) {
+		evbuffer_add_printf(out, "{\"schema\": 1, \"nodes\": [");
+	}
+	for (int i = 0; i < n; i++) {
+		if (only && strcmp(info[i].name, only) != 0) {
+			continue;
+		}
+		if (only) {
+			evbuffer_add_printf(out, "{\"schema\": 1, \"node\": ");
+		} else if (found) {
+			evbuffer_add_printf(out, ", ");
+		}
+		found = true;
+		node_json(out, &info[i]);
+		if (only) {
+			evbuffer_add_printf(out, "}\n");
+		}
+	}
+	if (!only) {
+		evbuffer_add_printf(out, "]}\n");
+	} else if (!found) {
+		reply_error(out, "no node named '%s'", only);
+	}
+	sched_info_free(info, n);
+}
+
+/* ---- node operations: answered when the tick thread is done ------------------------------ */
+
+static void on_pending_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct pending *p = arg;
+	int r = atomic_load(&p->result);
+
+	(void)fd;
+	(void)what;
+	if (p->bev) {
+		struct evbuffer *out = bufferevent_get_output(p->bev);
+		struct client *cl = NULL;
+
+		if (r < 0) {
+			reply_error(out, "node %s %s: %s", p->op, p->name,
+				    r == -ENOENT ? "no such node" : strerror(-r));
+		} else {
+			evbuffer_add_printf(out, "{\"schema\": 1, \"ok\": true}\n");
+		}
+		bufferevent_getcb(p->bev, NULL, NULL, NULL, (void **)&cl);
+		if (cl) {
+			cl->pending = NULL;
+		}
+		bufferevent_enable(p->bev, EV_READ);
+	}
+	event_free(p->done_ev);
+	free(p);
+}
+
+static void pending_done(void *userdata, int result)
+{
+	struct pending *p = userdata;
+
+	atomic_store(&p->result, result);
+	event_active(p->done_ev, EV_READ, 0); /* back to the watcher loop */
+}
+
+static void cmd_node_op(struct control *ctl, struct bufferevent *bev, struct client *cl,
+			const char *op, const char *name)
+{
+	enum sched_node_op o;
+	struct pending *p;
+	int r;
+
+	if (!strcmp(op, "stop")) {
+		o = SCHED_NODE_STOP;
+	} else if (!strcmp(op, "start")) {
+		o = SCHED_NODE_START;
+	} else {
+		o = SCHED_NODE_RESTART;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p || !(p->done_ev = event_new(ctl->d->base, -1, 0, on_pending_done, p))) {
+		free(p);
+		reply_error(bufferevent_get_output(bev), "out of memory");
+		return;
+	}
+	p->ctl = ctl;
+	p->bev = bev;
+	snprintf(p->op, sizeof(p->op), "%s", op);
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	r = sched_node_op(ctl->d->sched, name, o, pending_done, p);
+	if (r < 0) {
+		event_free(p->done_ev);
+		free(p);
+		reply_error(bufferevent_get_output(bev), "node %s %s: %s", op, name, strerror(-r));
+		return;
+	}
+	cl->pending = p;
+	bufferevent_disable(bev, EV_READ); /* one request at a time per client */
+}
+
+/* ---- requests ---------------------------------------------------------------------------- */
+
+static void handle_line(struct control *ctl, struct bufferevent *bev, struct client *cl,
+			char *line)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+	char *words[4] = { 0 }, *save = NULL;
+	int n = 0;
+
+	for (char *w = strtok_r(line, " \t\r", &save); w; w = strtok_r(NULL, " \t\r", &save)) {
+		if (n == 4) {
+			reply_error(out, "too many words in request");
+			return;
+		}
+		words[n++] = w;
+	}
+	if (n == 0) {
+		reply_error(out, "empty request");
+		return;
+	}
+	if (strcmp(words[0], "1") != 0) {
+		reply_error(out, "unsupported protocol version '%s' (this daemon speaks 1)",
+			    words[0]);
+		return;
+	}
+	if (n == 2 && !strcmp(words[1], "status")) {
+		cmd_status(ctl, out);
+	} else if (n == 3 && !strcmp(words[1], "node") && !strcmp(words[2], "list")) {
+		cmd_nodes(ctl, out, NULL);
+	} else if (n == 4 && !strcmp(words[1], "node") && !strcmp(words[2], "info")) {
+		cmd_nodes(ctl, out, words[3]);
+	} else if (n == 4 && !strcmp(words[1], "node") &&
+		   (!strcmp(words[2], "stop") || !strcmp(words[2], "start") ||
+		    !strcmp(words[2], "restart"))) {
+		cmd_node_op(ctl, bev, cl, words[2], words[3]);
+	} else if (n == 2 && !strcmp(words[1], "reload")) {
+		char *errors = NULL;
+
+		if (daemon_reload(ctl->d, &errors) < 0) {
+			reply_error(out, "reload refused: %s", errors ? errors : "errors");
+		} else {
+			evbuffer_add_printf(out, "{\"schema\": 1, \"ok\": true}\n");
+		}
+		free(errors);
+	} else {
+		reply_error(out, "unknown request '%s%s%s%s%s%s'", words[1] ? words[1] : "",
+			    words[2] ? " " : "", words[2] ? words[2] : "", words[3] ? " " : "",
+			    words[3] ? words[3] : "", "");
+	}
+}
+
+static void client_free(struct bufferevent *bev, struct client *cl)
+{
+	if (cl->pending) {
+		cl->pending->bev = NULL; /* answered into the void when it completes */
+	}
+	cl->ctl->clients--;
+	free(cl);
+	bufferevent_free(bev);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	struct client *cl = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	char *line;
+	size_t len;
+
+	while (!cl->pending && (line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF))) {
+		if (len > CONTROL_LINE_MAX) {
+			free(line);
+			break;
+		}
+		handle_line(cl->ctl, bev, cl, line);
+		free(line);
+	}
+	if (evbuffer_get_length(in) > CONTROL_LINE_MAX) {
+		reply_error(bufferevent_get_output(bev), "request longer than %d bytes",
+			    CONTROL_LINE_MAX);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		bufferevent_disable(bev, EV_READ);
+		cl->closing = true; /* on_write closes it once the error is out */
+	}
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	struct client *cl = arg;
+
+	if (cl->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		client_free(bev, cl);
+	}
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)what; /* EOF, error or idle timeout: drop the client */
+	client_free(bev, arg);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
+		      void *arg)
+{
+	struct control *ctl = arg;
+	struct timeval idle = { .tv_sec = CONTROL_IDLE_S };
+	struct bufferevent *bev;
+	struct client *cl;
+
+	(void)l;
+	(void)sa;
+	(void)len;
+	if (ctl->clients >= CONTROL_CLIENTS_MAX) {
+		close(fd); /* refuse rather than grow without bound */
+		return;
+	}
+	bev = bufferevent_socket_new(ctl->d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	cl = calloc(1, sizeof(*cl));
+	if (!bev || !cl) {
+		if (bev) {
+			bufferevent_free(bev);
+		} else {
+			close(fd);
+		}
+		free(cl);
+		return;
+	}
+	cl->ctl = ctl;
+	ctl->clients++;
+	bufferevent_setcb(bev, on_read, on_write, on_event, cl);
+	bufferevent_set_timeouts(bev, &idle, &idle);
+	bufferevent_setwatermark(bev, EV_READ, 0, CONTROL_LINE_MAX * 2);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+int control_open(struct daemon *d, const char *path, struct control **ret)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct control *ctl;
+	mode_t old;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		return -ENAMETOOLONG;
+	}
+	ctl = calloc(1, sizeof(*ctl));
+	if (!ctl) {
+		return -ENOMEM;
+	}
+	ctl->d = d;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	snprintf(ctl->path, sizeof(ctl->path), "%s", path);
+	unlink(path); /* a socket left by a previous run */
+	old = umask(0117); /* 0660: owner and group only */
+	ctl->listener = evconnlistener_new_bind(d->base, on_accept, ctl,
+						LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
+						(struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (!ctl->listener) {
+		int r = -errno;
+
+		free(ctl);
+		return r ? r : -EIO;
+	}
+	chmod(path, 0660);
+	*ret = ctl;
+	return 0;
+}
+
+void control_close(struct control *ctl)
+{
+	if (!ctl) {
+		return;
+	}
+	evconnlistener_free(ctl->listener);
+	unlink(ctl->path);
+	free(ctl);
+}
