@@ -63,7 +63,8 @@ struct node {
 	uint64_t period_ns;
 	uint64_t due_ns;       /* absolute CLOCK_MONOTONIC deadline of the next tick */
 	uint64_t tick_time_ns; /* the due time of the tick being run, for host->tick_time_ns */
-	size_t heap_index;     /* position in the heap, or SIZE_MAX when not scheduled */
+	size_t heap_index;     /* position in its lane's heap, or SIZE_MAX when not scheduled */
+	struct sched_thread *lane; /* the lane that schedules it */
 	bool skip_next;
 	uint32_t consecutive_failures;
 	uint64_t cooldown_ns;

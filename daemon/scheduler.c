@@ -24,6 +24,12 @@
 #define cpu_relax() ((void)0)
 #endif
 
+/*
+ * A lane: a tick thread with its own heap and timerfd. The active lane ticks every node, except
+ * nodes that once overstayed a call: each of those keeps the thread it was stuck on as its own
+ * dedicated lane, and the others moved to a fresh active lane. A dedicated lane whose node is
+ * gone ends its thread.
+ */
 struct sched_thread {
 	struct sched *s;
 	pthread_t tid;
@@ -32,9 +38,13 @@ struct sched_thread {
 	struct event *wake_ev;
 	int tfd;
 	uint64_t armed_ns;       /* absolute time the timerfd is set for, 0 = disarmed */
-	bool retired;            /* replaced: finish the current call, settle, exit */
+	bool retired;            /* dedicated to `owner`, no longer the active lane */
 	bool exited;
+	struct node *owner;      /* the node a dedicated lane serves */
 	uint64_t call_since_ns;  /* inside a plugin call since (lock), 0 if not */
+	struct node **heap;      /* scheduled nodes, min-heap on (due_ns, order) */
+	size_t heap_len;
+	size_t heap_cap;
 	struct sched_thread *next;
 };
 
@@ -65,27 +75,25 @@ struct sched {
 
 	struct node **nodes; /* every live node (not zombies), sorted by nothing */
 	size_t n_nodes;
-	struct node **heap;  /* scheduled nodes, min-heap on (due_ns, order) */
-	size_t heap_len;
-	size_t heap_cap;
 	struct plugin **plugins;
 	size_t n_plugins;
 
 	struct sched_thread *active;
-	struct sched_thread *retired; /* list */
+	struct sched_thread *retired; /* dedicated lanes */
 	unsigned n_retired;
 	struct cmd *cmd_head, *cmd_tail;
 	bool stopping;
 
 	_Atomic uint64_t dispatches;
 	uint64_t rate_prev_ns;
+	struct log_limit handoff_limit;
 };
 
 static void thread_wake(struct sched_thread *t);
 static void settle_zombie(struct sched_thread *t, struct node *n);
 static int thread_start(struct sched *s, struct sched_thread **ret);
 
-/* ---- heap -------------------------------------------------------------------------------- */
+/* ---- heap (one per lane) ------------------------------------------------------------------ */
 
 static bool before(const struct node *a, const struct node *b)
 {
@@ -95,90 +103,117 @@ static bool before(const struct node *a, const struct node *b)
 	return a->conf.order < b->conf.order;
 }
 
-static void heap_set(struct sched *s, size_t i, struct node *n)
+static void heap_set(struct sched_thread *l, size_t i, struct node *n)
 {
-	s->heap[i] = n;
+	l->heap[i] = n;
 	n->heap_index = i;
 }
 
-static void heap_up(struct sched *s, size_t i)
+static void heap_up(struct sched_thread *l, size_t i)
 {
-	struct node *n = s->heap[i];
+	struct node *n = l->heap[i];
 
 	while (i > 0) {
 		size_t p = (i - 1) / 2;
 
-		if (!before(n, s->heap[p])) {
+		if (!before(n, l->heap[p])) {
 			break;
 		}
-		heap_set(s, i, s->heap[p]);
+		heap_set(l, i, l->heap[p]);
 		i = p;
 	}
-	heap_set(s, i, n);
+	heap_set(l, i, n);
 }
 
-static void heap_down(struct sched *s, size_t i)
+static void heap_down(struct sched_thread *l, size_t i)
 {
-	struct node *n = s->heap[i];
+	struct node *n = l->heap[i];
 
 	for (;;) {
-		size_t l = 2 * i + 1, m = i;
+		size_t c = 2 * i + 1, m = i;
 		struct node *best = n;
 
-		if (l < s->heap_len && before(s->heap[l], best)) {
-			m = l;
-			best = s->heap[l];
+		if (c < l->heap_len && before(l->heap[c], best)) {
+			m = c;
+			best = l->heap[c];
 		}
-		if (l + 1 < s->heap_len && before(s->heap[l + 1], best)) {
-			m = l + 1;
-			best = s->heap[l + 1];
+		if (c + 1 < l->heap_len && before(l->heap[c + 1], best)) {
+			m = c + 1;
+			best = l->heap[c + 1];
 		}
 		if (m == i) {
 			break;
 		}
-		heap_set(s, i, best);
+		heap_set(l, i, best);
 		i = m;
 	}
-	heap_set(s, i, n);
+	heap_set(l, i, n);
 }
 
-static int heap_push(struct sched *s, struct node *n)
+static int heap_push(struct sched_thread *l, struct node *n)
 {
 	if (n->heap_index != SIZE_MAX) {
 		return 0;
 	}
-	if (s->heap_len == s->heap_cap) {
-		size_t cap = s->heap_cap ? 2 * s->heap_cap : 64;
-		struct node **h = realloc(s->heap, cap * sizeof(*h));
+	if (l->heap_len == l->heap_cap) {
+		size_t cap = l->heap_cap ? 2 * l->heap_cap : 64;
+		struct node **h = realloc(l->heap, cap * sizeof(*h));
 
 		if (!h) {
 			return -ENOMEM;
 		}
-		s->heap = h;
-		s->heap_cap = cap;
+		l->heap = h;
+		l->heap_cap = cap;
 	}
-	heap_set(s, s->heap_len++, n);
-	heap_up(s, s->heap_len - 1);
+	n->lane = l;
+	heap_set(l, l->heap_len++, n);
+	heap_up(l, l->heap_len - 1);
 	return 0;
 }
 
-static void heap_remove(struct sched *s, struct node *n)
+static void heap_remove(struct node *n)
 {
+	struct sched_thread *l = n->lane;
 	size_t i = n->heap_index;
+	struct node *moved;
 
-	if (i == SIZE_MAX) {
+	if (i == SIZE_MAX || !l) {
 		return;
 	}
 	n->heap_index = SIZE_MAX;
-	s->heap_len--;
-	if (i == s->heap_len) {
+	l->heap_len--;
+	if (i == l->heap_len) {
 		return;
 	}
-	struct node *moved = s->heap[s->heap_len];
+	moved = l->heap[l->heap_len];
+	heap_set(l, i, moved);
+	heap_down(l, i);
+	heap_up(l, moved->heap_index);
+}
 
-	heap_set(s, i, moved);
-	heap_down(s, i);
-	heap_up(s, moved->heap_index);
+/*
+ * The lane that schedules n when thread t puts it back: t itself if t is the active lane or
+ * n's dedicated lane, else the active lane (which is then woken to re-arm its timer).
+ */
+static struct sched_thread *lane_for(struct sched_thread *t, struct node *n)
+{
+	if (t == t->s->active || t->owner == n) {
+		return t;
+	}
+	if (n->lane && n->lane->owner == n) {
+		return n->lane;
+	}
+	return t->s->active;
+}
+
+static void push_from(struct sched_thread *t, struct node *n)
+{
+	struct sched_thread *l = lane_for(t, n);
+
+	heap_push(l, n);
+	if (l != t) {
+		thread_wake(l);
+	}
 }
 
 /* ---- node registry ----------------------------------------------------------------------- */
@@ -205,9 +240,21 @@ static int add_node(struct sched *s, struct node *n)
 	return 0;
 }
 
+/* A node leaving its dedicated lane (stopped, removed, replaced) lets that thread end. */
+static void release_lane(struct node *n)
+{
+	struct sched_thread *l = n->lane;
+
+	if (l && l->owner == n) {
+		l->owner = NULL;
+		thread_wake(l);
+	}
+}
+
 static void drop_node(struct sched *s, struct node *n)
 {
-	heap_remove(s, n);
+	heap_remove(n);
+	release_lane(n);
 	for (size_t i = 0; i < s->n_nodes; i++) {
 		if (s->nodes[i] == n) {
 			s->nodes[i] = s->nodes[--s->n_nodes];
@@ -227,10 +274,10 @@ static void reschedule(struct node *n, uint64_t after)
 	n->due_ns = next;
 }
 
-static void schedule_from_now(struct sched *s, struct node *n)
+static void schedule_from_now(struct sched_thread *t, struct node *n)
 {
 	n->due_ns = now_ns() + n->period_ns;
-	heap_push(s, n);
+	push_from(t, n);
 }
 
 /* ---- plugin calls (the lock is dropped around them) -------------------------------------- */
@@ -274,13 +321,14 @@ static int start_node(struct sched_thread *t, struct node *n)
 	log_info("node %s: started (plugin %s, %.3g Hz, deadline %.3g ms, watchdog %.3g ms)",
 		 n->name, n->plugin->name, n->conf.rate_hz, n->conf.deadline_ns / 1e6,
 		 n->conf.watchdog_ns / 1e6);
-	schedule_from_now(t->s, n);
+	schedule_from_now(t, n);
 	return 0;
 }
 
 static void stop_node(struct sched_thread *t, struct node *n, uint32_t final_state)
 {
-	heap_remove(t->s, n);
+	heap_remove(n);
+	release_lane(n);
 	if (n->inited || n->n_pubs || n->n_subs) {
 		call_enter(t, n);
 		node_fini(n);
@@ -363,7 +411,7 @@ static void tick_one(struct sched_thread *t, struct node *n)
 		if (start < n->open_until_ns) {
 			atomic_fetch_add(&n->c.skipped, 1);
 			reschedule(n, start);
-			heap_push(s, n);
+			push_from(t, n);
 			return;
 		}
 		atomic_store(&n->circuit, CIRCUIT_HALF_OPEN); /* this tick is the trial */
@@ -372,7 +420,7 @@ static void tick_one(struct sched_thread *t, struct node *n)
 		n->skip_next = false;
 		atomic_fetch_add(&n->c.skipped, 1);
 		reschedule(n, start);
-		heap_push(s, n);
+		push_from(t, n);
 		return;
 	}
 	n->tick_time_ns = n->due_ns;
@@ -438,7 +486,7 @@ static void tick_one(struct sched_thread *t, struct node *n)
 	}
 	update_state(n, end);
 	reschedule(n, end);
-	heap_push(s, n);
+	push_from(t, n);
 }
 
 /* ---- commands ---------------------------------------------------------------------------- */
@@ -727,9 +775,12 @@ static int apply_config(struct sched_thread *t, struct horus_config *cfg)
 				uint64_t next = now_ns() + n->period_ns;
 
 				if (next < n->due_ns) {
-					heap_remove(s, n);
+					struct sched_thread *l = n->lane;
+
+					heap_remove(n);
 					n->due_ns = next;
-					heap_push(s, n);
+					heap_push(l, n);
+					thread_wake(l);
 				}
 			}
 		}
@@ -862,8 +913,9 @@ static void arm(struct sched_thread *t)
 	struct itimerspec its = { 0 };
 	uint64_t at = 0;
 
-	if (s->heap_len && !t->retired) {
-		struct node *top = s->heap[0];
+	(void)s;
+	if (t->heap_len) {
+		struct node *top = t->heap[0];
 
 		at = top->due_ns > top->conf.spin_ns ? top->due_ns - top->conf.spin_ns : 1;
 	}
@@ -881,15 +933,17 @@ static void run_due(struct sched_thread *t)
 	struct sched *s = t->s;
 
 	pthread_mutex_lock(&s->lock);
-	run_commands(t);
-	while (!t->retired && !s->stopping && s->heap_len) {
-		struct node *n = s->heap[0];
+	if (t == s->active) {
+		run_commands(t);
+	}
+	while (!s->stopping && t->heap_len) {
+		struct node *n = t->heap[0];
 		uint64_t now = now_ns();
 
 		if (n->due_ns > now + n->conf.spin_ns) {
 			break;
 		}
-		heap_remove(s, n);
+		heap_remove(n);
 		if (n->due_ns > now) {
 			/* spin_us: busy-wait the last stretch for a tighter start than a wake-up. */
 			pthread_mutex_unlock(&s->lock);
@@ -899,15 +953,12 @@ static void run_due(struct sched_thread *t)
 			pthread_mutex_lock(&s->lock);
 		}
 		tick_one(t, n);
-		if (s->cmd_head) {
+		if (s->cmd_head && t == s->active) {
 			run_commands(t);
 		}
 	}
-	if (t->retired || s->stopping) {
-		/* What this thread put back in the heap is the active thread's to time now. */
-		if (t->retired && s->active != t) {
-			thread_wake(s->active);
-		}
+	if (s->stopping || (t->retired && !t->owner)) {
+		/* Stopping, or a dedicated lane whose node is gone: end the thread. */
 		event_base_loopbreak(t->base);
 	} else {
 		arm(t);
@@ -964,6 +1015,7 @@ static void thread_free(struct sched_thread *t)
 	if (t->base) {
 		event_base_free(t->base);
 	}
+	free(t->heap);
 	if (t->tfd >= 0) {
 		close(t->tfd);
 	}
@@ -1046,6 +1098,7 @@ int sched_create(const char *ns, uid_t plugin_owner, struct sched **ret)
 	/* event_active() from the watcher on a tick thread's base needs locking in libevent. */
 	pthread_once(&once, (void (*)(void))evthread_use_pthreads);
 	pthread_mutex_init(&s->lock, NULL);
+	s->handoff_limit.interval_ns = 5000ull * 1000 * 1000;
 	snprintf(s->ns, sizeof(s->ns), "%s", ns);
 	s->owner = plugin_owner;
 	r = thread_start(s, &s->active);
@@ -1097,25 +1150,47 @@ int sched_node_op(struct sched *s, const char *name, enum sched_node_op op, sche
 	return submit(s, c);
 }
 
-/* The active thread is stuck in a call: retire it and let a fresh thread go on. Lock held. */
+/*
+ * The active lane is stuck in a call: it becomes the dedicated lane of the node it is running,
+ * and every other node moves to a fresh active lane. Lock held.
+ */
 static void hand_over(struct sched *s, uint64_t now)
 {
 	struct sched_thread *old = s->active, *t;
+	struct node *owner = NULL;
 
 	if (s->n_retired >= SCHED_MAX_RETIRED) {
-		return; /* logged once below by the caller's health result */
+		return; /* sched_watch() reports the scheduler unhealthy */
+	}
+	for (size_t i = 0; i < s->n_nodes; i++) {
+		if (s->nodes[i]->runner == old) {
+			owner = s->nodes[i];
+		}
 	}
 	if (thread_start(s, &t) < 0) {
 		return;
 	}
+	while (old->heap_len) {
+		struct node *n = old->heap[0];
+
+		heap_remove(n);
+		heap_push(t, n);
+	}
 	old->retired = true;
+	old->owner = owner;
+	if (owner) {
+		owner->lane = old;
+	}
 	old->next = s->retired;
 	s->retired = old;
 	s->n_retired++;
 	s->active = t;
-	log_warn("a plugin call has not returned for %.1f ms; the other nodes move to a fresh "
-		 "tick thread",
-		 (now - old->call_since_ns) / 1e6);
+	if (log_limit_pass(&s->handoff_limit, now, &(uint64_t){ 0 })) {
+		log_warn("%s%s: a call has not returned for %.1f ms; it keeps its thread and the "
+			 "other nodes move to a fresh one",
+			 owner ? "node " : "a plugin call", owner ? owner->name : "",
+			 (now - old->call_since_ns) / 1e6);
+	}
 	thread_wake(t);
 }
 
@@ -1187,7 +1262,7 @@ bool sched_watch(struct sched *s)
 	if (s->active->call_since_ns && now - s->active->call_since_ns > 4 * SCHED_HANDOFF_NS) {
 		healthy = false; /* hand-over impossible (too many stuck threads) */
 	}
-	if (s->heap_len && now > s->heap[0]->due_ns + 1000ull * 1000 * 1000) {
+	if (s->active->heap_len && now > s->active->heap[0]->due_ns + 1000ull * 1000 * 1000) {
 		healthy = false; /* nothing has run for a second past its due time */
 	}
 	rate_window = now - s->rate_prev_ns >= 1000ull * 1000 * 1000;
@@ -1317,7 +1392,7 @@ void sched_destroy(struct sched *s, uint64_t fini_timeout_ns)
 	/* Stop ticking, then fini every node on the active thread, one command per node. */
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < s->n_nodes; i++) {
-		heap_remove(s, s->nodes[i]);
+		heap_remove(s->nodes[i]);
 	}
 	for (size_t i = 0; i < s->n_nodes; i++) {
 		struct cmd *c = calloc(1, sizeof(*c));
@@ -1364,7 +1439,6 @@ void sched_destroy(struct sched *s, uint64_t fini_timeout_ns)
 		}
 	}
 	free(s->nodes);
-	free(s->heap);
 	for (size_t i = 0; i < s->n_plugins; i++) {
 		if (s->plugins[i]->refs == 0 && s->n_retired == 0) {
 			plugin_unload(s->plugins[i]);
