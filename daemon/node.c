@@ -291,6 +291,9 @@ struct node *node_create(const struct node_conf *conf, struct plugin *plugin, co
 		free(n);
 		return NULL;
 	}
+	static _Atomic uint64_t next_id;
+
+	n->id = atomic_fetch_add(&next_id, 1);
 	n->name = n->conf.name;
 	n->plugin = plugin;
 	if (plugin) {

@@ -52,6 +52,7 @@ struct node_counters {
 };
 
 struct node {
+	uint64_t id; /* creation order, breaks ties between equal `order` */
 	char *name;
 	struct node_conf conf;   /* a private copy; conf.name == name */
 	struct plugin *plugin;

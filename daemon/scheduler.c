@@ -100,7 +100,10 @@ static bool before(const struct node *a, const struct node *b)
 	if (a->due_ns != b->due_ns) {
 		return a->due_ns < b->due_ns;
 	}
-	return a->conf.order < b->conf.order;
+	if (a->conf.order != b->conf.order) {
+		return a->conf.order < b->conf.order;
+	}
+	return a->id < b->id; /* equal order: the older node first, never at random */
 }
 
 static void heap_set(struct sched_thread *l, size_t i, struct node *n)
@@ -1428,10 +1431,28 @@ void sched_destroy(struct sched *s, uint64_t fini_timeout_ns)
 	s->stopping = true;
 	t = s->active;
 	thread_wake(t);
+	for (struct sched_thread *l = s->retired; l; l = l->next) {
+		thread_wake(l);
+	}
 	pthread_mutex_unlock(&s->lock);
 	pthread_join(t->tid, NULL);
 	thread_free(t);
-	/* Retired threads still stuck in plugin code are left to die with the process. */
+	/* Dedicated lanes end at once unless stuck in plugin code; those are left to die with
+	 * the process, and what they may still touch is not freed. */
+	for (;;) {
+		bool idle = true;
+
+		pthread_mutex_lock(&s->lock);
+		reap_threads(s);
+		for (struct sched_thread *l = s->retired; l; l = l->next) {
+			idle &= l->call_since_ns != 0;
+		}
+		pthread_mutex_unlock(&s->lock);
+		if (idle || now_ns() > deadline) {
+			break;
+		}
+		usleep(1000);
+	}
 
 	for (size_t i = 0; i < s->n_nodes; i++) {
 		if (!s->nodes[i]->runner) {
