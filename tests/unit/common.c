@@ -73,7 +73,7 @@ int t_run(Suite *s, const char *tag)
 	int failed;
 
 	snprintf(run_prefix, sizeof(run_prefix), "%s%d-", tag, (int)getpid());
-	srunner_run_all(sr, CK_NORMAL);
+	srunner_run_all(sr, CK_ENV); /* CK_VERBOSITY, default normal */
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	remove_leftovers();
