@@ -2,7 +2,7 @@
 /*
  * The control socket, served by the watcher thread's event loop (so it answers while a tick
  * hangs). Protocol version 1: a request is one line of words,
- *     status | node list | node info NAME | node stop|start|restart NAME | reload
+ *     status | pools | node list | node info NAME | node stop|start|restart NAME | reload
  * and each gets one line back: a JSON object with "schema": 1 and either the result or
  * "error": "...". Lines longer than CONTROL_LINE_MAX, or a client silent for
  * CONTROL_IDLE_S, are dropped; the daemon never waits on a client.
@@ -120,9 +120,14 @@ static void node_json(struct evbuffer *out, const struct node_info *n)
 	} else {
 		evbuffer_add_printf(out, "null");
 	}
-	/* The I/O pool arrives with its own work; the fields are part of the contract now. */
-	evbuffer_add_printf(out, ", \"io\": {\"pending\": 0, \"submitted\": 0, \"completed\": 0, "
-				 "\"failed\": 0, \"timed_out\": 0}}");
+	evbuffer_add_printf(out, ", \"pool\": ");
+	json_str(out, n->pool);
+	evbuffer_add_printf(out,
+			    ", \"io\": {\"pending\": %u, \"submitted\": %llu, \"completed\": %llu, "
+			    "\"failed\": %llu, \"timed_out\": %llu}}",
+			    n->io_pending, (unsigned long long)n->io_submitted,
+			    (unsigned long long)n->io_completed, (unsigned long long)n->io_failed,
+			    (unsigned long long)n->io_timed_out);
 }
 
 static void cmd_status(struct control *ctl, struct evbuffer *out)
@@ -141,6 +146,39 @@ static void cmd_status(struct control *ctl, struct evbuffer *out)
 			    (now_ns() - ctl->d->start_ns) / 1e9, st.threads, st.retired,
 			    st.plugins, st.nodes, (unsigned long long)st.dispatches,
 			    ctl->d->reloads);
+}
+
+static void cmd_pools(struct control *ctl, struct evbuffer *out)
+{
+	struct pool_info *info;
+	int n = sched_pools(ctl->d->sched, &info);
+
+	if (n < 0) {
+		reply_error(out, "cannot list pools: %s", strerror(-n));
+		return;
+	}
+	evbuffer_add_printf(out, "{\"schema\": 1, \"pools\": [");
+	for (int i = 0; i < n; i++) {
+		const struct pool_info *p = &info[i];
+
+		evbuffer_add_printf(out, "%s{\"name\": ", i ? ", " : "");
+		json_str(out, p->name);
+		evbuffer_add_printf(
+			out,
+			", \"workers\": %u, \"threads\": %u, \"stuck\": %u, \"queue\": %u, "
+			"\"queued\": %u, \"running\": %u, \"submitted\": %llu, \"completed\": %llu, "
+			"\"failed\": %llu, \"timed_out\": %llu, \"cancelled\": %llu, \"refused\": %llu, "
+			"\"replaced\": %llu, \"latency_us\": {\"p50\": %.3f, \"p99\": %.3f, "
+			"\"max\": %.3f}}",
+			p->workers, p->live, p->stuck, p->queue, p->queued, p->running,
+			(unsigned long long)p->submitted, (unsigned long long)p->completed,
+			(unsigned long long)p->failed, (unsigned long long)p->timed_out,
+			(unsigned long long)p->cancelled, (unsigned long long)p->refused,
+			(unsigned long long)p->replaced, us(p->latency_p50_ns), us(p->latency_p99_ns),
+			us(p->latency_max_ns));
+	}
+	evbuffer_add_printf(out, "]}\n");
+	free(info);
 }
 
 static void cmd_nodes(struct control *ctl, struct evbuffer *out, const char *only)
@@ -278,6 +316,8 @@ static void handle_line(struct control *ctl, struct bufferevent *bev, struct cli
 	}
 	if (n == 2 && !strcmp(words[1], "status")) {
 		cmd_status(ctl, out);
+	} else if (n == 2 && !strcmp(words[1], "pools")) {
+		cmd_pools(ctl, out);
 	} else if (n == 3 && !strcmp(words[1], "node") && !strcmp(words[2], "list")) {
 		cmd_nodes(ctl, out, NULL);
 	} else if (n == 4 && !strcmp(words[1], "node") && !strcmp(words[2], "info")) {

@@ -191,6 +191,57 @@ static uint64_t host_tick_time_ns(const struct horus_host *host)
 	return host ? host_node(host)->tick_time_ns : 0;
 }
 
+static int host_submit(const struct horus_host *host, const struct horus_io_request *req,
+		       struct horus_future **ret)
+{
+	struct node *n;
+
+	if (!host || !req || !ret) {
+		return -EINVAL;
+	}
+	n = host_node(host);
+	if (!n->pool) {
+		return -ENODEV;
+	}
+	return pool_submit(n->pool, n, &n->io, n->conf.max_inflight, req, n->conf.io_timeout_ns,
+			   ret);
+}
+
+static int host_future_state(const struct horus_host *host, const struct horus_future *f)
+{
+	struct node *n = host ? host_node(host) : NULL;
+
+	return n && n->pool && f ? pool_future_state(n->pool, &n->io, f) : -EINVAL;
+}
+
+static int host_future_take(const struct horus_host *host, struct horus_future *f)
+{
+	struct node *n = host ? host_node(host) : NULL;
+
+	return n && n->pool && f ? pool_future_take(n->pool, &n->io, f) : -EINVAL;
+}
+
+static const char *host_future_error(const struct horus_host *host, const struct horus_future *f)
+{
+	struct node *n = host ? host_node(host) : NULL;
+
+	return n && n->pool && f ? pool_future_error(n->pool, &n->io, f) : "";
+}
+
+static int host_future_cancel(const struct horus_host *host, struct horus_future *f)
+{
+	struct node *n = host ? host_node(host) : NULL;
+
+	return n && n->pool && f ? pool_future_cancel(n->pool, &n->io, f) : -EINVAL;
+}
+
+static int host_future_release(const struct horus_host *host, struct horus_future *f)
+{
+	struct node *n = host ? host_node(host) : NULL;
+
+	return n && n->pool && f ? pool_future_release(n->pool, &n->io, f) : -EINVAL;
+}
+
 /* ---- configuration ----------------------------------------------------------------------- */
 
 int node_conf_copy(struct node_conf *dst, const struct node_conf *src)
@@ -314,6 +365,12 @@ struct node *node_create(const struct node_conf *conf, struct plugin *plugin, co
 		.pub_open = host_pub_open,
 		.sub_open = host_sub_open,
 		.tick_time_ns = host_tick_time_ns,
+		.submit = host_submit,
+		.future_state = host_future_state,
+		.future_take = host_future_take,
+		.future_error = host_future_error,
+		.future_cancel = host_future_cancel,
+		.future_release = host_future_release,
 	};
 	n->miss_limit.interval_ns = 5000ull * 1000 * 1000;
 	n->fail_limit.interval_ns = 5000ull * 1000 * 1000;
@@ -358,6 +415,10 @@ void node_fini(struct node *n)
 		atomic_store(&n->call_since_ns, 0);
 		n->inited = false;
 		n->ctx = NULL;
+	}
+	/* Jobs it left: queued ones are cancelled, running ones finish unobserved. */
+	if (n->pool) {
+		pool_detach_node(n->pool, &n->io);
 	}
 	for (size_t i = 0; i < n->n_pubs; i++) {
 		horus_pub_close(n->pubs[i]);

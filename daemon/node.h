@@ -17,6 +17,7 @@
 #include "config.h"
 #include "log.h"
 #include "plugin.h"
+#include "pool.h"
 #include "stats.h"
 
 enum node_state {
@@ -67,7 +68,9 @@ struct node {
 	size_t heap_index;     /* position in its lane's heap, or SIZE_MAX when not scheduled */
 	struct sched_thread *lane; /* the lane that schedules it */
 	bool skip_next;
-	uint32_t consecutive_failures;
+	uint32_t consecutive_failures;    /* ticks that failed in a row */
+	uint32_t consecutive_io_failures; /* jobs that failed or timed out in a row */
+	bool breaker_io;                  /* the breaker opened on I/O: only I/O closes it */
 	uint64_t cooldown_ns;
 	uint64_t open_until_ns;
 	struct sched_thread *runner; /* the thread inside a call of this node, or NULL */
@@ -86,6 +89,11 @@ struct node {
 	struct node_counters c;
 	struct hist tick_hist; /* tick durations */
 	struct hist late_hist; /* start - due */
+
+	/* Blocking I/O: its pool (by the node's `pool` key) and its jobs there. */
+	struct pool *pool;
+	struct node_io io;
+	bool io_ready; /* on the scheduler's list of nodes with resolved jobs (scheduler lock) */
 
 	/* Host-side resources opened for the node, closed at stop. */
 	struct horus_pub **pubs;

@@ -87,6 +87,12 @@ struct sched {
 	_Atomic uint64_t dispatches;
 	uint64_t rate_prev_ns;
 	struct log_limit handoff_limit;
+
+	struct pool **pools; /* [0] is "default"; never destroyed before the scheduler */
+	size_t n_pools;
+	struct node **io_ready; /* nodes with resolved jobs to hand over on their thread */
+	size_t n_io_ready;
+	size_t io_ready_cap;
 };
 
 static void thread_wake(struct sched_thread *t);
@@ -231,6 +237,16 @@ static struct node *find_node(struct sched *s, const char *name)
 	return NULL;
 }
 
+static bool find_node_ptr(struct sched *s, const struct node *n)
+{
+	for (size_t i = 0; i < s->n_nodes; i++) {
+		if (s->nodes[i] == n) {
+			return true;
+		}
+	}
+	return false;
+}
+
 static int add_node(struct sched *s, struct node *n)
 {
 	struct node **p = realloc(s->nodes, (s->n_nodes + 1) * sizeof(*p));
@@ -254,10 +270,22 @@ static void release_lane(struct node *n)
 	}
 }
 
+static void forget_io(struct sched *s, struct node *n)
+{
+	for (size_t i = 0; n->io_ready && i < s->n_io_ready; i++) {
+		if (s->io_ready[i] == n) {
+			s->io_ready[i] = s->io_ready[--s->n_io_ready];
+			break;
+		}
+	}
+	n->io_ready = false;
+}
+
 static void drop_node(struct sched *s, struct node *n)
 {
 	heap_remove(n);
 	release_lane(n);
+	forget_io(s, n);
 	for (size_t i = 0; i < s->n_nodes; i++) {
 		if (s->nodes[i] == n) {
 			s->nodes[i] = s->nodes[--s->n_nodes];
@@ -332,6 +360,7 @@ static void stop_node(struct sched_thread *t, struct node *n, uint32_t final_sta
 {
 	heap_remove(n);
 	release_lane(n);
+	forget_io(t->s, n);
 	if (n->inited || n->n_pubs || n->n_subs) {
 		call_enter(t, n);
 		node_fini(n);
@@ -355,9 +384,108 @@ static void settle_zombie(struct sched_thread *t, struct node *n)
 	node_destroy(n);
 }
 
+/* ---- I/O completions -------------------------------------------------------------------- */
+
+/* From a worker or the watcher, no lock held: node n has resolved jobs. */
+static void io_notify(void *userdata, struct node *n)
+{
+	struct sched *s = userdata;
+	struct sched_thread *lane;
+
+	pthread_mutex_lock(&s->lock);
+	/* n may have been stopped and freed since the pool let go of its lock: compare the
+	 * pointer against the live nodes before touching it. */
+	if (!find_node_ptr(s, n) || n->io_ready) {
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	if (s->n_io_ready == s->io_ready_cap) {
+		size_t cap = s->io_ready_cap ? 2 * s->io_ready_cap : 32;
+		struct node **a = realloc(s->io_ready, cap * sizeof(*a));
+
+		if (!a) {
+			pthread_mutex_unlock(&s->lock);
+			return; /* seen on its next tick's pass instead */
+		}
+		s->io_ready = a;
+		s->io_ready_cap = cap;
+	}
+	n->io_ready = true;
+	s->io_ready[s->n_io_ready++] = n;
+	lane = n->lane && n->lane->owner == n ? n->lane : s->active;
+	thread_wake(lane);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void breaker_failure(struct node *n, uint64_t now, bool io);
+static void update_state_now(struct node *n, uint64_t now);
+
+/*
+ * I/O failures and timeouts count toward the breaker as tick errors do, in their own row:
+ * a node whose ticks succeed while its every job fails still trips. A breaker opened on I/O
+ * closes on the next job that succeeds.
+ */
+static void io_outcome(struct node *n, uint32_t st)
+{
+	uint64_t now = now_ns();
+
+	if (st == HORUS_FUTURE_FAILED || st == HORUS_FUTURE_TIMED_OUT) {
+		n->consecutive_io_failures++;
+		atomic_fetch_add(&n->c.failures, 1);
+		atomic_store(&n->last_trouble_ns, now);
+		breaker_failure(n, now, true);
+	} else if (st == HORUS_FUTURE_DONE) {
+		n->consecutive_io_failures = 0;
+		if (n->breaker_io && atomic_load(&n->circuit) == CIRCUIT_HALF_OPEN) {
+			atomic_store(&n->circuit, CIRCUIT_CLOSED);
+			n->breaker_io = false;
+			n->cooldown_ns = n->conf.circuit_cooldown_ns;
+			log_info("node %s: trial I/O succeeded; circuit closed", n->name);
+		}
+	}
+	update_state_now(n, now);
+}
+
+/*
+ * Hands resolved jobs to the nodes this thread runs: counters, breaker, on_done callbacks,
+ * between ticks and never beside one. Lock held.
+ */
+static void run_io(struct sched_thread *t)
+{
+	struct sched *s = t->s;
+
+	for (size_t i = 0; i < s->n_io_ready;) {
+		struct node *n = s->io_ready[i];
+		struct sched_thread *lane = n->lane && n->lane->owner == n ? n->lane : s->active;
+		struct horus_future *f;
+		void (*cb)(void *, struct horus_future *);
+		uint32_t st;
+
+		if (lane != t || n->runner) {
+			i++;
+			continue; /* another thread's node, or inside a call: later */
+		}
+		s->io_ready[i] = s->io_ready[--s->n_io_ready];
+		n->io_ready = false;
+		while (n->inited && n->pool && pool_next_done(n->pool, &n->io, &f, &st, &cb)) {
+			io_outcome(n, st);
+			if (cb) {
+				call_enter(t, n);
+				cb(n->ctx, f);
+				call_leave(t, n);
+				if (n->zombie) {
+					settle_zombie(t, n);
+					break;
+				}
+			}
+		}
+		i = 0; /* the list may have changed while unlocked */
+	}
+}
+
 /* ---- one tick ---------------------------------------------------------------------------- */
 
-static void update_state(struct node *n, uint64_t now)
+static void update_state_now(struct node *n, uint64_t now)
 {
 	uint32_t st;
 
@@ -372,9 +500,10 @@ static void update_state(struct node *n, uint64_t now)
 	atomic_store(&n->state, st);
 }
 
-static void breaker_failure(struct node *n, uint64_t now)
+static void breaker_failure(struct node *n, uint64_t now, bool io)
 {
 	uint32_t c = atomic_load(&n->circuit);
+	uint32_t row = io ? n->consecutive_io_failures : n->consecutive_failures;
 
 	if (c == CIRCUIT_HALF_OPEN) {
 		uint64_t cap = n->conf.circuit_cooldown_ns * CIRCUIT_COOLDOWN_MAX_FACTOR;
@@ -382,21 +511,22 @@ static void breaker_failure(struct node *n, uint64_t now)
 		n->cooldown_ns = n->cooldown_ns * 2 > cap ? cap : n->cooldown_ns * 2;
 		n->open_until_ns = now + n->cooldown_ns;
 		atomic_store(&n->circuit, CIRCUIT_OPEN);
-		log_warn("node %s: trial tick failed; circuit re-opened for %.0f ms", n->name,
-			 n->cooldown_ns / 1e6);
-	} else if (c == CIRCUIT_CLOSED && n->consecutive_failures >= n->conf.circuit_threshold) {
+		log_warn("node %s: trial %s failed; circuit re-opened for %.0f ms", n->name,
+			 io ? "I/O" : "tick", n->cooldown_ns / 1e6);
+	} else if (c == CIRCUIT_CLOSED && row >= n->conf.circuit_threshold) {
 		n->cooldown_ns = n->conf.circuit_cooldown_ns;
 		n->open_until_ns = now + n->cooldown_ns;
+		n->breaker_io = io;
 		atomic_store(&n->circuit, CIRCUIT_OPEN);
-		log_warn("node %s: %u failures in a row; circuit opened for %.0f ms", n->name,
-			 n->consecutive_failures, n->cooldown_ns / 1e6);
+		log_warn("node %s: %u %s in a row; circuit opened for %.0f ms", n->name, row,
+			 io ? "I/O failures" : "tick failures", n->cooldown_ns / 1e6);
 	}
 }
 
 static void breaker_success(struct node *n)
 {
 	n->consecutive_failures = 0;
-	if (atomic_load(&n->circuit) == CIRCUIT_HALF_OPEN) {
+	if (atomic_load(&n->circuit) == CIRCUIT_HALF_OPEN && !n->breaker_io) {
 		atomic_store(&n->circuit, CIRCUIT_CLOSED);
 		n->cooldown_ns = n->conf.circuit_cooldown_ns;
 		log_info("node %s: trial tick succeeded; circuit closed", n->name);
@@ -483,11 +613,11 @@ static void tick_one(struct sched_thread *t, struct node *n)
 				 n->name, strerror(-r), n->consecutive_failures,
 				 (unsigned long long)suppressed);
 		}
-		breaker_failure(n, end);
+		breaker_failure(n, end, false);
 	} else {
 		breaker_success(n);
 	}
-	update_state(n, end);
+	update_state_now(n, end);
 	reschedule(n, end);
 	push_from(t, n);
 }
@@ -682,6 +812,49 @@ static size_t desired_nodes(const struct horus_config *cfg, struct node_conf **r
 	return out ? n : 0;
 }
 
+static struct pool *find_pool(struct sched *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_pools; i++) {
+		if (strcmp(pool_name(s->pools[i]), name) == 0) {
+			return s->pools[i];
+		}
+	}
+	return NULL;
+}
+
+static void io_notify(void *userdata, struct node *n);
+
+/* Creates the config's pools, or resizes them; pools are never removed while running. */
+static void apply_pools(struct sched *s, const struct horus_config *cfg)
+{
+	for (size_t i = 0; i <= cfg->n_pools; i++) {
+		const char *name = i ? cfg->pools[i - 1].name : "default";
+		uint32_t workers = i ? cfg->pools[i - 1].workers : cfg->daemon.workers;
+		uint32_t queue = i ? cfg->pools[i - 1].queue : cfg->daemon.queue;
+		struct pool *p = find_pool(s, name), **pp;
+
+		if (p) {
+			pool_resize(p, workers, queue);
+			continue;
+		}
+		pp = realloc(s->pools, (s->n_pools + 1) * sizeof(*pp));
+		if (!pp) {
+			continue;
+		}
+		s->pools = pp;
+		if (pool_create(name, workers, queue, io_notify, s, &p) == 0) {
+			s->pools[s->n_pools++] = p;
+		}
+	}
+}
+
+static struct pool *pool_for(struct sched *s, const struct node_conf *nc)
+{
+	struct pool *p = find_pool(s, nc->pool ? nc->pool : "default");
+
+	return p ? p : (s->n_pools ? s->pools[0] : NULL);
+}
+
 static void replace_node(struct sched_thread *t, struct node *old, const struct node_conf *nc,
 			 struct plugin *p)
 {
@@ -692,6 +865,7 @@ static void replace_node(struct sched_thread *t, struct node *old, const struct 
 		log_err("node %s: out of memory", nc->name);
 		return;
 	}
+	n->pool = pool_for(s, nc);
 	if (old) {
 		n->c = old->c; /* counters go on across restarts */
 		atomic_fetch_add(&n->c.restarts, 1);
@@ -718,6 +892,7 @@ static int apply_config(struct sched_thread *t, struct horus_config *cfg)
 	int running = 0;
 
 	node_set_topics(cfg);
+	apply_pools(s, cfg);
 	n_want = desired_nodes(cfg, &want);
 
 	/* Nodes no longer asked for stop first. */
@@ -939,6 +1114,9 @@ static void run_due(struct sched_thread *t)
 	if (t == s->active) {
 		run_commands(t);
 	}
+	if (s->n_io_ready) {
+		run_io(t);
+	}
 	while (!s->stopping && t->heap_len) {
 		struct node *n = t->heap[0];
 		uint64_t now = now_ns();
@@ -958,6 +1136,9 @@ static void run_due(struct sched_thread *t)
 		tick_one(t, n);
 		if (s->cmd_head && t == s->active) {
 			run_commands(t);
+		}
+		if (s->n_io_ready) {
+			run_io(t);
 		}
 	}
 	if (s->stopping || (t->retired && !t->owner)) {
@@ -1226,6 +1407,7 @@ static void node_hung(struct sched *s, struct node *n, uint64_t now)
 	}
 	n->zombie = true;
 	drop_node(s, n);
+	fresh->pool = n->pool;
 	fresh->c = n->c;
 	atomic_fetch_add(&fresh->c.restarts, 1);
 	c->kind = CMD_INIT_NODE;
@@ -1304,6 +1486,20 @@ bool sched_watch(struct sched *s)
 		s->rate_prev_ns = now;
 	}
 	pthread_mutex_unlock(&s->lock);
+	/* Pools call back into the scheduler (io_notify): watched without its lock. The array
+	 * only grows, and only on the tick thread, so take its length under the lock. */
+	pthread_mutex_lock(&s->lock);
+	size_t n_pools = s->n_pools;
+	struct pool **pools = n_pools ? malloc(n_pools * sizeof(*pools)) : NULL;
+
+	if (pools) {
+		memcpy(pools, s->pools, n_pools * sizeof(*pools));
+	}
+	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; pools && i < n_pools; i++) {
+		healthy &= pool_watch(pools[i], now);
+	}
+	free(pools);
 	return healthy;
 }
 
@@ -1350,6 +1546,12 @@ int sched_list(struct sched *s, struct node_info **ret)
 		o->restarts = atomic_load(&nd->c.restarts);
 		o->last_error = (int)atomic_load(&nd->c.last_error);
 		o->order = nd->conf.order;
+		o->io_pending = atomic_load(&nd->io.pending);
+		o->io_submitted = atomic_load(&nd->io.submitted);
+		o->io_completed = atomic_load(&nd->io.completed);
+		o->io_failed = atomic_load(&nd->io.failed);
+		o->io_timed_out = atomic_load(&nd->io.timed_out);
+		o->pool = strdup(nd->pool ? pool_name(nd->pool) : "");
 	}
 	pthread_mutex_unlock(&s->lock);
 	qsort(out, n, sizeof(*out), cmp_info);
@@ -1362,8 +1564,28 @@ void sched_info_free(struct node_info *info, int n)
 	for (int i = 0; info && i < n; i++) {
 		free(info[i].name);
 		free(info[i].plugin);
+		free(info[i].pool);
 	}
 	free(info);
+}
+
+int sched_pools(struct sched *s, struct pool_info **ret)
+{
+	struct pool_info *out;
+	size_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->n_pools;
+	out = calloc(n + 1, sizeof(*out));
+	for (size_t i = 0; out && i < n; i++) {
+		pool_get_info(s->pools[i], &out[i]);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (!out) {
+		return -ENOMEM;
+	}
+	*ret = out;
+	return (int)n;
 }
 
 void sched_get_stats(struct sched *s, struct sched_stats *ret)
@@ -1470,6 +1692,11 @@ void sched_destroy(struct sched *s, uint64_t fini_timeout_ns)
 		config_free(&s->cfg);
 	}
 	node_set_topics(NULL);
+	for (size_t i = 0; i < s->n_pools; i++) {
+		pool_destroy(s->pools[i], 1000ull * 1000 * 1000);
+	}
+	free(s->pools);
+	free(s->io_ready);
 	/* The lock and retired threads stay valid if a stuck thread still runs: leak them. */
 	if (s->n_retired == 0) {
 		pthread_mutex_destroy(&s->lock);

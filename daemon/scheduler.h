@@ -77,11 +77,17 @@ struct node_info {
 	uint64_t restarts;
 	int last_error;
 	int32_t order;
+	char *pool;
+	uint32_t io_pending;
+	uint64_t io_submitted, io_completed, io_failed, io_timed_out;
 };
 
 /* All nodes, sorted by name. Returns the count, or -errno. */
 int sched_list(struct sched *s, struct node_info **ret);
 void sched_info_free(struct node_info *info, int n);
+
+/* Every worker pool. Returns the count (free *ret with free()), or -errno. */
+int sched_pools(struct sched *s, struct pool_info **ret);
 
 struct sched_stats {
 	unsigned threads;        /* live tick threads, the active one included */

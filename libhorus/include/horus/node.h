@@ -50,6 +50,8 @@ enum horus_log_level {
 
 struct horus_pub;
 struct horus_sub;
+struct horus_future;
+struct horus_io_request;
 
 /*
  * Services the daemon offers one node instance. Valid from init until fini returns.
@@ -90,6 +92,84 @@ struct horus_host {
 
 	/* Monotonic time, in ns, of the tick being run (its scheduled deadline). */
 	uint64_t (*tick_time_ns)(const struct horus_host *host);
+
+	/* ---- Blocking I/O on the daemon's worker pool (see "I/O" below) ---------------- */
+
+	/*
+	 * Runs req->fn(req->arg) on a worker of the node's pool and returns at once with a future.
+	 * -EBUSY when the node already has max_inflight jobs pending or the pool's queue is full
+	 * (nothing was queued: try again on a later tick); -EINVAL for a bad request.
+	 */
+	int (*submit)(const struct horus_host *host, const struct horus_io_request *req,
+		      struct horus_future **ret);
+	/* The future's state (enum horus_future_state), never blocking. -EINVAL if not ours. */
+	int (*future_state)(const struct horus_host *host, const struct horus_future *f);
+	/*
+	 * Takes the outcome once it is there (the seed's result(timeout=0)):
+	 *   >= 0        done: the job's result
+	 *   -EAGAIN     still pending: nothing taken
+	 *   -ETIMEDOUT  the job did not finish within its timeout (a late result is discarded)
+	 *   -ECANCELED  cancelled before it ran
+	 *   other <0    the job failed with that -errno (message: future_error)
+	 *   -EALREADY   taken before; -EINVAL not a future of this node
+	 */
+	int (*future_take)(const struct horus_host *host, struct horus_future *f);
+	/* The failed job's message (empty if none). Valid until the future is released. */
+	const char *(*future_error)(const struct horus_host *host, const struct horus_future *f);
+	/* Cancels a job that has not started (0), else -EBUSY (running) or -EALREADY (over). */
+	int (*future_cancel)(const struct horus_host *host, struct horus_future *f);
+	/* Gives the future back; a job still running finishes unobserved. -EINVAL on misuse. */
+	int (*future_release)(const struct horus_host *host, struct horus_future *f);
+};
+
+/*
+ * I/O
+ *
+ * tick() must never block. Blocking work (a camera read, an HTTP request, a file write) goes to
+ * the node's worker pool: submit it, keep the future, and look at it on later ticks:
+ *
+ *	if (!ctx->pending) {
+ *		struct horus_io_request req = { .fn = read_frame, .arg = ctx->job };
+ *		host->submit(host, &req, &ctx->pending);      // -EBUSY: try next tick
+ *	} else if (host->future_state(host, ctx->pending) != HORUS_FUTURE_PENDING) {
+ *		int r = host->future_take(host, ctx->pending);  // never blocks
+ *		host->future_release(host, ctx->pending);
+ *		ctx->pending = NULL;
+ *		if (r < 0) { ...use the cached value, log... } else { ...publish... }
+ *	}
+ *
+ * or set req.on_done: it runs on the node's tick thread between its ticks (never beside one),
+ * so node state needs no locks. A job that runs past its timeout resolves as timed out on time;
+ * the pool replaces the stuck worker. Job failures and timeouts count toward the node's circuit
+ * breaker. Submitting from init is allowed.
+ */
+enum horus_future_state {
+	HORUS_FUTURE_PENDING = 0, /* queued or running */
+	HORUS_FUTURE_DONE,
+	HORUS_FUTURE_FAILED,
+	HORUS_FUTURE_TIMED_OUT,
+	HORUS_FUTURE_CANCELLED,
+};
+
+struct horus_io_request {
+	/*
+	 * The blocking work, run on a worker thread: returns a result >= 0 or a negative errno,
+	 * and may explain a failure in msg (msg_size bytes). It must not touch node state that
+	 * tick() uses without locking: give it what it needs in arg.
+	 */
+	int (*fn)(void *arg, char *msg, size_t msg_size);
+	void *arg;
+	/*
+	 * Called when the job is really over (also after a timeout, once the stuck call
+	 * returns), on whatever thread finished it: the place to free arg. May be NULL.
+	 */
+	void (*arg_free)(void *arg);
+	/* Called on the node's tick thread, between ticks, when the future resolves. May be NULL.
+	 * The future stays the node's to take and release. */
+	void (*on_done)(void *node_ctx, struct horus_future *f);
+	/* 0: the node's io_timeout_ms. */
+	uint32_t timeout_ms;
+	uint32_t reserved;
 };
 
 struct horus_node_ops {
