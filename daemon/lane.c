@@ -1,0 +1,722 @@
+/* SPDX-License-Identifier: MIT */
+/* Lanes: tick threads, their heaps and timerfds, one tick, I/O completions. See scheduler.h. */
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <event2/event.h>
+#include <sys/prctl.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "sched-internal.h"
+
+/* ---- heap (one per lane) ------------------------------------------------------------------ */
+
+static bool before(const struct node *a, const struct node *b)
+{
+	if (a->due_ns != b->due_ns) {
+		return a->due_ns < b->due_ns;
+	}
+	if (a->conf.order != b->conf.order) {
+		return a->conf.order < b->conf.order;
+	}
+	return a->id < b->id; /* equal order: the older node first, never at random */
+}
+
+static void heap_set(struct sched_thread *l, size_t i, struct node *n)
+{
+	l->heap[i] = n;
+	n->heap_index = i;
+}
+
+static void heap_up(struct sched_thread *l, size_t i)
+{
+	struct node *n = l->heap[i];
+
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+
+		if (!before(n, l->heap[p])) {
+			break;
+		}
+		heap_set(l, i, l->heap[p]);
+		i = p;
+	}
+	heap_set(l, i, n);
+}
+
+static void heap_down(struct sched_thread *l, size_t i)
+{
+	struct node *n = l->heap[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1, m = i;
+		struct node *best = n;
+
+		if (c < l->heap_len && before(l->heap[c], best)) {
+			m = c;
+			best = l->heap[c];
+		}
+		if (c + 1 < l->heap_len && before(l->heap[c + 1], best)) {
+			m = c + 1;
+			best = l->heap[c + 1];
+		}
+		if (m == i) {
+			break;
+		}
+		heap_set(l, i, best);
+		i = m;
+	}
+	heap_set(l, i, n);
+}
+
+int sched_heap_push(struct sched_thread *l, struct node *n)
+{
+	if (n->heap_index != SIZE_MAX) {
+		return 0;
+	}
+	if (l->heap_len == l->heap_cap) {
+		size_t cap = l->heap_cap ? 2 * l->heap_cap : 64;
+		struct node **h = realloc(l->heap, cap * sizeof(*h));
+
+		if (!h) {
+			return -ENOMEM;
+		}
+		l->heap = h;
+		l->heap_cap = cap;
+	}
+	n->lane = l;
+	heap_set(l, l->heap_len++, n);
+	heap_up(l, l->heap_len - 1);
+	return 0;
+}
+
+void sched_heap_remove(struct node *n)
+{
+	struct sched_thread *l = n->lane;
+	size_t i = n->heap_index;
+	struct node *moved;
+
+	if (i == SIZE_MAX || !l) {
+		return;
+	}
+	n->heap_index = SIZE_MAX;
+	l->heap_len--;
+	if (i == l->heap_len) {
+		return;
+	}
+	moved = l->heap[l->heap_len];
+	heap_set(l, i, moved);
+	heap_down(l, i);
+	heap_up(l, moved->heap_index);
+}
+
+/*
+ * The lane that schedules n when thread t puts it back: t itself if t is the active lane or
+ * n's dedicated lane, else the active lane (which is then woken to re-arm its timer).
+ */
+static struct sched_thread *lane_for(struct sched_thread *t, struct node *n)
+{
+	if (t == t->s->active || t->owner == n) {
+		return t;
+	}
+	if (n->lane && n->lane->owner == n) {
+		return n->lane;
+	}
+	return t->s->active;
+}
+
+void sched_push_from(struct sched_thread *t, struct node *n)
+{
+	struct sched_thread *l = lane_for(t, n);
+
+	sched_heap_push(l, n);
+	if (l != t) {
+		sched_thread_wake(l);
+	}
+}
+
+/* ---- node registry ----------------------------------------------------------------------- */
+
+struct node *sched_find_node(struct sched *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_nodes; i++) {
+		if (strcmp(s->nodes[i]->name, name) == 0) {
+			return s->nodes[i];
+		}
+	}
+	return NULL;
+}
+
+bool sched_find_node_ptr(struct sched *s, const struct node *n)
+{
+	for (size_t i = 0; i < s->n_nodes; i++) {
+		if (s->nodes[i] == n) {
+			return true;
+		}
+	}
+	return false;
+}
+
+int sched_add_node(struct sched *s, struct node *n)
+{
+	struct node **p = realloc(s->nodes, (s->n_nodes + 1) * sizeof(*p));
+
+	if (!p) {
+		return -ENOMEM;
+	}
+	s->nodes = p;
+	s->nodes[s->n_nodes++] = n;
+	return 0;
+}
+
+/* A node leaving its dedicated lane (stopped, removed, replaced) lets that thread end. */
+void sched_release_lane(struct node *n)
+{
+	struct sched_thread *l = n->lane;
+
+	if (l && l->owner == n) {
+		l->owner = NULL;
+		sched_thread_wake(l);
+	}
+}
+
+void sched_forget_io(struct sched *s, struct node *n)
+{
+	for (size_t i = 0; n->io_ready && i < s->n_io_ready; i++) {
+		if (s->io_ready[i] == n) {
+			s->io_ready[i] = s->io_ready[--s->n_io_ready];
+			break;
+		}
+	}
+	n->io_ready = false;
+}
+
+void sched_drop_node(struct sched *s, struct node *n)
+{
+	sched_heap_remove(n);
+	sched_release_lane(n);
+	sched_forget_io(s, n);
+	for (size_t i = 0; i < s->n_nodes; i++) {
+		if (s->nodes[i] == n) {
+			s->nodes[i] = s->nodes[--s->n_nodes];
+			return;
+		}
+	}
+}
+
+/* First point of n's grid strictly after `after`, so that a late tick brings no burst. */
+void sched_reschedule(struct node *n, uint64_t after)
+{
+	uint64_t next = n->due_ns + n->period_ns;
+
+	if (next <= after) {
+		next += ((after - next) / n->period_ns + 1) * n->period_ns;
+	}
+	n->due_ns = next;
+}
+
+void sched_schedule_from_now(struct sched_thread *t, struct node *n)
+{
+	n->due_ns = now_ns() + n->period_ns;
+	sched_push_from(t, n);
+}
+
+/* ---- plugin calls (the lock is dropped around them) -------------------------------------- */
+
+void sched_call_enter(struct sched_thread *t, struct node *n)
+{
+	uint64_t now = now_ns();
+
+	t->call_since_ns = now;
+	if (n) {
+		n->runner = t;
+	}
+	pthread_mutex_unlock(&t->s->lock);
+}
+
+void sched_call_leave(struct sched_thread *t, struct node *n)
+{
+	pthread_mutex_lock(&t->s->lock);
+	t->call_since_ns = 0;
+	if (n) {
+		n->runner = NULL;
+	}
+}
+
+/* init on thread t; the node is scheduled if it succeeds. Lock held on entry and exit. */
+int sched_start_node(struct sched_thread *t, struct node *n)
+{
+	int r;
+
+	sched_call_enter(t, n);
+	r = node_init(n);
+	sched_call_leave(t, n);
+	if (r < 0) {
+		log_err("node %s: init failed: %s; not ticking it", n->name, strerror(-r));
+		return r;
+	}
+	if (n->zombie) {
+		sched_settle_zombie(t, n); /* hung in init and replaced meanwhile */
+		return -ETIMEDOUT;
+	}
+	log_info("node %s: started (plugin %s, %.3g Hz, deadline %.3g ms, watchdog %.3g ms)",
+		 n->name, n->plugin->name, n->conf.rate_hz, n->conf.deadline_ns / 1e6,
+		 n->conf.watchdog_ns / 1e6);
+	sched_schedule_from_now(t, n);
+	return 0;
+}
+
+void sched_stop_node(struct sched_thread *t, struct node *n, uint32_t final_state)
+{
+	sched_heap_remove(n);
+	sched_release_lane(n);
+	sched_forget_io(t->s, n);
+	if (n->inited || n->n_pubs || n->n_subs) {
+		sched_call_enter(t, n);
+		node_fini(n);
+		sched_call_leave(t, n);
+	}
+	atomic_store(&n->state, final_state);
+}
+
+/* A hung node that was replaced or removed has returned from its call: finish it off. */
+void sched_settle_zombie(struct sched_thread *t, struct node *n)
+{
+	struct sched *s = t->s;
+
+	log_info("node %s: the hung call returned after %.1f ms; finishing the old instance",
+		 n->name, (now_ns() - atomic_load(&n->call_since_ns)) / 1e6);
+	atomic_store(&n->call_since_ns, 0);
+	sched_call_enter(t, NULL);
+	node_fini(n);
+	sched_call_leave(t, NULL);
+	(void)s;
+	node_destroy(n);
+}
+
+/* ---- I/O completions -------------------------------------------------------------------- */
+
+/* From a worker or the watcher, no lock held: node n has resolved jobs. */
+void sched_io_notify(void *userdata, struct node *n)
+{
+	struct sched *s = userdata;
+	struct sched_thread *lane;
+
+	pthread_mutex_lock(&s->lock);
+	/* n may have been stopped and freed since the pool let go of its lock: compare the
+	 * pointer against the live nodes before touching it. */
+	if (!sched_find_node_ptr(s, n) || n->io_ready) {
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	if (s->n_io_ready == s->io_ready_cap) {
+		size_t cap = s->io_ready_cap ? 2 * s->io_ready_cap : 32;
+		struct node **a = realloc(s->io_ready, cap * sizeof(*a));
+
+		if (!a) {
+			pthread_mutex_unlock(&s->lock);
+			return; /* seen on its next tick's pass instead */
+		}
+		s->io_ready = a;
+		s->io_ready_cap = cap;
+	}
+	n->io_ready = true;
+	s->io_ready[s->n_io_ready++] = n;
+	lane = n->lane && n->lane->owner == n ? n->lane : s->active;
+	sched_thread_wake(lane);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void sched_breaker_failure(struct node *n, uint64_t now, bool io);
+void sched_update_state_now(struct node *n, uint64_t now);
+
+/*
+ * I/O failures and timeouts count toward the breaker as tick errors do, in their own row:
+ * a node whose ticks succeed while its every job fails still trips. A breaker opened on I/O
+ * closes on the next job that succeeds.
+ */
+static void io_outcome(struct node *n, uint32_t st)
+{
+	uint64_t now = now_ns();
+
+	if (st == HORUS_FUTURE_FAILED || st == HORUS_FUTURE_TIMED_OUT) {
+		n->consecutive_io_failures++;
+		atomic_fetch_add(&n->c.failures, 1);
+		atomic_store(&n->last_trouble_ns, now);
+		sched_breaker_failure(n, now, true);
+	} else if (st == HORUS_FUTURE_DONE) {
+		n->consecutive_io_failures = 0;
+		if (n->breaker_io && atomic_load(&n->circuit) == CIRCUIT_HALF_OPEN) {
+			atomic_store(&n->circuit, CIRCUIT_CLOSED);
+			n->breaker_io = false;
+			n->cooldown_ns = n->conf.circuit_cooldown_ns;
+			log_info("node %s: trial I/O succeeded; circuit closed", n->name);
+		}
+	}
+	sched_update_state_now(n, now);
+}
+
+/*
+ * Hands resolved jobs to the nodes this thread runs: counters, breaker, on_done callbacks,
+ * between ticks and never beside one. Lock held.
+ */
+static void run_io(struct sched_thread *t)
+{
+	struct sched *s = t->s;
+
+	for (size_t i = 0; i < s->n_io_ready;) {
+		struct node *n = s->io_ready[i];
+		struct sched_thread *lane = n->lane && n->lane->owner == n ? n->lane : s->active;
+		struct horus_future *f;
+		void (*cb)(void *, struct horus_future *);
+		uint32_t st;
+
+		if (lane != t || n->runner) {
+			i++;
+			continue; /* another thread's node, or inside a call: later */
+		}
+		s->io_ready[i] = s->io_ready[--s->n_io_ready];
+		n->io_ready = false;
+		while (n->inited && n->pool && pool_next_done(n->pool, &n->io, &f, &st, &cb)) {
+			io_outcome(n, st);
+			if (cb) {
+				sched_call_enter(t, n);
+				cb(n->ctx, f);
+				sched_call_leave(t, n);
+				if (n->zombie) {
+					sched_settle_zombie(t, n);
+					break;
+				}
+			}
+		}
+		i = 0; /* the list may have changed while unlocked */
+	}
+}
+
+/* ---- one tick ---------------------------------------------------------------------------- */
+
+void sched_update_state_now(struct node *n, uint64_t now)
+{
+	uint32_t st;
+
+	if (atomic_load(&n->circuit) != CIRCUIT_CLOSED) {
+		st = NODE_TRIPPED;
+	} else if (atomic_load(&n->last_trouble_ns) &&
+		   now - atomic_load(&n->last_trouble_ns) < NODE_DEGRADED_NS) {
+		st = NODE_DEGRADED;
+	} else {
+		st = NODE_RUNNING;
+	}
+	atomic_store(&n->state, st);
+}
+
+void sched_breaker_failure(struct node *n, uint64_t now, bool io)
+{
+	uint32_t c = atomic_load(&n->circuit);
+	uint32_t row = io ? n->consecutive_io_failures : n->consecutive_failures;
+
+	if (c == CIRCUIT_HALF_OPEN) {
+		uint64_t cap = n->conf.circuit_cooldown_ns * CIRCUIT_COOLDOWN_MAX_FACTOR;
+
+		n->cooldown_ns = n->cooldown_ns * 2 > cap ? cap : n->cooldown_ns * 2;
+		n->open_until_ns = now + n->cooldown_ns;
+		atomic_store(&n->circuit, CIRCUIT_OPEN);
+		log_warn("node %s: trial %s failed; circuit re-opened for %.0f ms", n->name,
+			 io ? "I/O" : "tick", n->cooldown_ns / 1e6);
+	} else if (c == CIRCUIT_CLOSED && row >= n->conf.circuit_threshold) {
+		n->cooldown_ns = n->conf.circuit_cooldown_ns;
+		n->open_until_ns = now + n->cooldown_ns;
+		n->breaker_io = io;
+		atomic_store(&n->circuit, CIRCUIT_OPEN);
+		log_warn("node %s: %u %s in a row; circuit opened for %.0f ms", n->name, row,
+			 io ? "I/O failures" : "tick failures", n->cooldown_ns / 1e6);
+	}
+}
+
+static void breaker_success(struct node *n)
+{
+	n->consecutive_failures = 0;
+	if (atomic_load(&n->circuit) == CIRCUIT_HALF_OPEN && !n->breaker_io) {
+		atomic_store(&n->circuit, CIRCUIT_CLOSED);
+		n->cooldown_ns = n->conf.circuit_cooldown_ns;
+		log_info("node %s: trial tick succeeded; circuit closed", n->name);
+	}
+}
+
+/* Runs one due tick of n (already popped from the heap). Lock held on entry and exit. */
+static void tick_one(struct sched_thread *t, struct node *n)
+{
+	struct sched *s = t->s;
+	uint64_t start = now_ns(), end, dur, suppressed;
+	int r;
+
+	if (atomic_load(&n->circuit) == CIRCUIT_OPEN) {
+		if (start < n->open_until_ns) {
+			atomic_fetch_add(&n->c.skipped, 1);
+			sched_reschedule(n, start);
+			sched_push_from(t, n);
+			return;
+		}
+		atomic_store(&n->circuit, CIRCUIT_HALF_OPEN); /* this tick is the trial */
+	}
+	if (n->skip_next) {
+		n->skip_next = false;
+		atomic_fetch_add(&n->c.skipped, 1);
+		sched_reschedule(n, start);
+		sched_push_from(t, n);
+		return;
+	}
+	n->tick_time_ns = n->due_ns;
+	atomic_store_explicit(&n->call_since_ns, start, memory_order_relaxed);
+	sched_call_enter(t, n);
+	r = n->plugin->ops.tick(n->ctx);
+	end = now_ns();
+	sched_call_leave(t, n);
+	atomic_fetch_add_explicit(&s->dispatches, 1, memory_order_relaxed);
+	if (n->zombie) {
+		sched_settle_zombie(t, n);
+		return;
+	}
+	atomic_store_explicit(&n->call_since_ns, 0, memory_order_relaxed);
+	if (n->stop_on_return) {
+		n->stop_on_return = false;
+		log_err("node %s: its hung tick returned; stopping it (on_watchdog = stop)", n->name);
+		sched_stop_node(t, n, NODE_STOPPED);
+		return;
+	}
+	dur = end - start;
+	hist_record(&n->tick_hist, dur);
+	hist_record(&n->late_hist, start > n->due_ns ? start - n->due_ns : 0);
+	atomic_store_explicit(&n->c.ticks, atomic_load_explicit(&n->c.ticks, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	atomic_store_explicit(&n->last_complete_ns, end, memory_order_relaxed);
+
+	if (dur > n->conf.deadline_ns) {
+		atomic_fetch_add(&n->c.deadline_misses, 1);
+		atomic_store(&n->last_trouble_ns, end);
+		if (log_limit_pass(&n->miss_limit, end, &suppressed)) {
+			log_warn("node %s: tick took %.3f ms, deadline %.3f ms (%s)%s", n->name,
+				 dur / 1e6, n->conf.deadline_ns / 1e6,
+				 miss_action_name(n->conf.on_deadline_miss),
+				 suppressed ? "; more misses not logged" : "");
+			if (suppressed) {
+				log_warn("node %s: %llu deadline misses not logged", n->name,
+					 (unsigned long long)suppressed);
+			}
+		}
+		if (n->conf.on_deadline_miss == MISS_SKIP) {
+			n->skip_next = true;
+		} else if (n->conf.on_deadline_miss == MISS_STOP) {
+			log_err("node %s: stopped after a deadline miss (on_deadline_miss = stop)",
+				n->name);
+			sched_stop_node(t, n, NODE_STOPPED);
+			return;
+		}
+	}
+	if (r < 0) {
+		n->consecutive_failures++;
+		atomic_fetch_add(&n->c.failures, 1);
+		atomic_store(&n->c.last_error, (uint64_t)-r);
+		atomic_store(&n->last_trouble_ns, end);
+		if (log_limit_pass(&n->fail_limit, end, &suppressed)) {
+			log_warn("node %s: tick failed: %s (%u in a row; %llu more not logged)",
+				 n->name, strerror(-r), n->consecutive_failures,
+				 (unsigned long long)suppressed);
+		}
+		sched_breaker_failure(n, end, false);
+	} else {
+		breaker_success(n);
+	}
+	sched_update_state_now(n, end);
+	sched_reschedule(n, end);
+	sched_push_from(t, n);
+}
+
+/* ---- tick threads ------------------------------------------------------------------------ */
+
+static void arm(struct sched_thread *t)
+{
+	struct sched *s = t->s;
+	struct itimerspec its = { 0 };
+	uint64_t at = 0;
+
+	(void)s;
+	if (t->heap_len) {
+		struct node *top = t->heap[0];
+
+		at = top->due_ns > top->conf.spin_ns ? top->due_ns - top->conf.spin_ns : 1;
+	}
+	if (at == t->armed_ns) {
+		return;
+	}
+	t->armed_ns = at;
+	its.it_value.tv_sec = (time_t)(at / 1000000000ull);
+	its.it_value.tv_nsec = (long)(at % 1000000000ull);
+	timerfd_settime(t->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+static void run_due(struct sched_thread *t)
+{
+	struct sched *s = t->s;
+
+	pthread_mutex_lock(&s->lock);
+	if (t == s->active) {
+		sched_run_commands(t);
+	}
+	if (s->n_io_ready) {
+		run_io(t);
+	}
+	while (!s->stopping && t->heap_len) {
+		struct node *n = t->heap[0];
+		uint64_t now = now_ns();
+
+		if (n->due_ns > now + n->conf.spin_ns) {
+			break;
+		}
+		sched_heap_remove(n);
+		if (n->due_ns > now) {
+			/* spin_us: busy-wait the last stretch for a tighter start than a wake-up. */
+			pthread_mutex_unlock(&s->lock);
+			while (now_ns() < n->due_ns) {
+				cpu_relax();
+			}
+			pthread_mutex_lock(&s->lock);
+		}
+		tick_one(t, n);
+		if (s->cmd_head && t == s->active) {
+			sched_run_commands(t);
+		}
+		if (s->n_io_ready) {
+			run_io(t);
+		}
+	}
+	if (s->stopping || (t->retired && !t->owner)) {
+		/* Stopping, or a dedicated lane whose node is gone: end the thread. */
+		event_base_loopbreak(t->base);
+	} else {
+		arm(t);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t expirations;
+
+	(void)what;
+	(void)!read(fd, &expirations, sizeof(expirations));
+	((struct sched_thread *)arg)->armed_ns = 0;
+	run_due(arg);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	run_due(arg);
+}
+
+void sched_thread_wake(struct sched_thread *t)
+{
+	event_active(t->wake_ev, EV_READ, 0);
+}
+
+static void *thread_main(void *arg)
+{
+	struct sched_thread *t = arg;
+	struct sched *s = t->s;
+
+	/* Wake-ups as close to the deadline as the kernel allows. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+	pthread_setname_np(pthread_self(), "horus-tick");
+	event_base_dispatch(t->base);
+
+	pthread_mutex_lock(&s->lock);
+	t->exited = true;
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+void sched_thread_free(struct sched_thread *t)
+{
+	if (t->timer_ev) {
+		event_free(t->timer_ev);
+	}
+	if (t->wake_ev) {
+		event_free(t->wake_ev);
+	}
+	if (t->base) {
+		event_base_free(t->base);
+	}
+	free(t->heap);
+	if (t->tfd >= 0) {
+		close(t->tfd);
+	}
+	free(t);
+}
+
+int sched_thread_start(struct sched *s, struct sched_thread **ret)
+{
+	struct sched_thread *t = calloc(1, sizeof(*t));
+	struct event_config *ec = event_config_new();
+	int r = -ENOMEM;
+
+	if (!t || !ec) {
+		goto fail;
+	}
+	t->s = s;
+	t->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (t->tfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
+	t->base = event_base_new_with_config(ec);
+	if (!t->base) {
+		goto fail;
+	}
+	t->timer_ev = event_new(t->base, t->tfd, EV_READ | EV_PERSIST, on_timer, t);
+	t->wake_ev = event_new(t->base, -1, 0, on_wake, t);
+	if (!t->timer_ev || !t->wake_ev || event_add(t->timer_ev, NULL) < 0) {
+		goto fail;
+	}
+	r = -pthread_create(&t->tid, NULL, thread_main, t);
+	if (r < 0) {
+		goto fail;
+	}
+	event_config_free(ec);
+	*ret = t;
+	return 0;
+fail:
+	if (ec) {
+		event_config_free(ec);
+	}
+	if (t) {
+		t->tfd = t->tfd > 0 ? t->tfd : -1;
+		sched_thread_free(t);
+	}
+	return r;
+}
+
+/* Joins and frees retired threads that have exited. Lock held. */
+void sched_reap_threads(struct sched *s)
+{
+	for (struct sched_thread **pp = &s->retired; *pp;) {
+		struct sched_thread *t = *pp;
+
+		if (!t->exited) {
+			pp = &t->next;
+			continue;
+		}
+		*pp = t->next;
+		s->n_retired--;
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(t->tid, NULL);
+		pthread_mutex_lock(&s->lock);
+		sched_thread_free(t);
+	}
+}

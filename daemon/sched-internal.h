@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef HORUS_DAEMON_SCHED_INTERNAL_H
+#define HORUS_DAEMON_SCHED_INTERNAL_H
+
+/*
+ * What the scheduler's files share: lanes (lane.c: threads, heaps, ticks, I/O completions),
+ * commands and config application (apply.c), the watcher's checks (watch.c), and the public
+ * entry points (scheduler.c). Everything here is guarded by struct sched's lock unless a
+ * comment says otherwise.
+ */
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "scheduler.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+struct event_base;
+struct event;
+
+/*
+ * A lane: a tick thread with its own heap and timerfd. The active lane ticks every node, except
+ * nodes that once overstayed a call: each of those keeps the thread it was stuck on as its own
+ * dedicated lane, and the others moved to a fresh active lane. A dedicated lane whose node is
+ * gone ends its thread.
+ */
+struct sched_thread {
+	struct sched *s;
+	pthread_t tid;
+	struct event_base *base;
+	struct event *timer_ev;
+	struct event *wake_ev;
+	int tfd;
+	uint64_t armed_ns;       /* absolute time the timerfd is set for, 0 = disarmed */
+	bool retired;            /* dedicated to `owner`, no longer the active lane */
+	bool exited;
+	struct node *owner;      /* the node a dedicated lane serves */
+	uint64_t call_since_ns;  /* inside a plugin call since (lock), 0 if not */
+	struct node **heap;      /* scheduled nodes, min-heap on (due_ns, order) */
+	size_t heap_len;
+	size_t heap_cap;
+	struct sched_thread *next;
+};
+
+enum cmd_kind {
+	CMD_APPLY,
+	CMD_NODE,
+	CMD_INIT_NODE, /* init a replacement node made by the watcher */
+	CMD_WATCHDOG,  /* a watchdog trip on a node that is not inside a call */
+};
+
+struct cmd {
+	enum cmd_kind kind;
+	struct horus_config cfg; /* CMD_APPLY */
+	char *name;              /* CMD_NODE, CMD_WATCHDOG */
+	enum sched_node_op op;
+	struct node *node;       /* CMD_INIT_NODE */
+	sched_done_fn done;
+	void *userdata;
+	struct cmd *next;
+};
+
+struct sched {
+	pthread_mutex_t lock;
+	char ns[64];
+	uid_t owner;
+	struct horus_config cfg; /* the applied config */
+	bool have_cfg;
+
+	struct node **nodes; /* every live node (not zombies), sorted by nothing */
+	size_t n_nodes;
+	struct plugin **plugins;
+	size_t n_plugins;
+
+	struct sched_thread *active;
+	struct sched_thread *retired; /* dedicated lanes */
+	unsigned n_retired;
+	struct cmd *cmd_head, *cmd_tail;
+	bool stopping;
+
+	_Atomic uint64_t dispatches;
+	uint64_t rate_prev_ns;
+	struct log_limit handoff_limit;
+
+	struct pool **pools; /* [0] is "default"; never destroyed before the scheduler */
+	size_t n_pools;
+	struct node **io_ready; /* nodes with resolved jobs to hand over on their thread */
+	size_t n_io_ready;
+	size_t io_ready_cap;
+};
+
+int sched_heap_push(struct sched_thread *l, struct node *n);
+void sched_heap_remove(struct node *n);
+void sched_push_from(struct sched_thread *t, struct node *n);
+struct node *sched_find_node(struct sched *s, const char *name);
+bool sched_find_node_ptr(struct sched *s, const struct node *n);
+int sched_add_node(struct sched *s, struct node *n);
+void sched_release_lane(struct node *n);
+void sched_forget_io(struct sched *s, struct node *n);
+void sched_drop_node(struct sched *s, struct node *n);
+void sched_reschedule(struct node *n, uint64_t after);
+void sched_schedule_from_now(struct sched_thread *t, struct node *n);
+void sched_call_enter(struct sched_thread *t, struct node *n);
+void sched_call_leave(struct sched_thread *t, struct node *n);
+int sched_start_node(struct sched_thread *t, struct node *n);
+void sched_stop_node(struct sched_thread *t, struct node *n, uint32_t final_state);
+void sched_settle_zombie(struct sched_thread *t, struct node *n);
+void sched_io_notify(void *userdata, struct node *n);
+void sched_update_state_now(struct node *n, uint64_t now);
+void sched_breaker_failure(struct node *n, uint64_t now, bool io);
+void sched_thread_wake(struct sched_thread *t);
+void sched_thread_free(struct sched_thread *t);
+int sched_thread_start(struct sched *s, struct sched_thread **ret);
+void sched_reap_threads(struct sched *s);
+void sched_queue_cmd(struct sched *s, struct cmd *c);
+void sched_run_commands(struct sched_thread *t);
+
+#endif /* HORUS_DAEMON_SCHED_INTERNAL_H */
