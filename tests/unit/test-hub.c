@@ -83,12 +83,37 @@ START_TEST(publish_read_order)
 	}
 	ck_assert_int_eq(horus_sub_read(sub, buf, sizeof(buf), &mi), -EAGAIN);
 	ck_assert_int_eq(horus_sub_next_len(sub), -EAGAIN);
-	/* Empty messages are messages too. */
+	ck_assert_uint_eq(horus_sub_received(sub), 5 * small.capacity + small.capacity);
+	ck_assert_uint_eq(horus_sub_lost(sub), 0);
+	horus_pub_close(pub);
+	horus_sub_close(sub);
+}
+END_TEST
+
+/* Empty messages are messages too, and need no buffer at either end (NULL with length 0). */
+START_TEST(empty_messages)
+{
+	struct horus_pub *pub;
+	struct horus_sub *sub;
+	struct horus_msg_info mi;
+	struct horus_sample s;
+	uint8_t buf[8];
+
+	ck_assert_int_eq(horus_sub_open(t_ns, "empty", &small, 0, &sub), 0);
+	ck_assert_int_eq(horus_pub_open(t_ns, "empty", &small, &pub), 0);
 	ck_assert_int_eq(horus_pub_publish(pub, NULL, 0), 0);
 	ck_assert_int_eq(horus_sub_next_len(sub), 0);
 	ck_assert_int_eq(horus_sub_read(sub, buf, sizeof(buf), &mi), 0);
-	ck_assert_uint_eq(horus_sub_received(sub), 5 * small.capacity + small.capacity + 1);
-	ck_assert_uint_eq(horus_sub_lost(sub), 0);
+	ck_assert_int_eq(horus_pub_publish(pub, buf, 0), 0);
+	ck_assert_int_eq(horus_sub_take(sub, &s), 0);
+	ck_assert_uint_eq(s.len, 0);
+	ck_assert_int_eq(horus_sub_check(sub, &s), 0);
+	ck_assert_int_eq(horus_pub_publish(pub, NULL, 0), 0);
+	ck_assert_int_eq(horus_sub_read(sub, NULL, 0, &mi), 0);
+	ck_assert_uint_eq(mi.seq, 2);
+	ck_assert_uint_eq(horus_sub_received(sub), 3);
+	ck_assert_uint_eq(info_of("empty").messages, 3);
+	ck_assert_uint_eq(info_of("empty").bytes, 0);
 	horus_pub_close(pub);
 	horus_sub_close(sub);
 }
@@ -915,6 +940,7 @@ int main(void)
 	Suite *s = suite_create("hub");
 
 	tcase_add_test(t_tcase(s, "publish_read_order", 10), publish_read_order);
+	tcase_add_test(t_tcase(s, "empty_messages", 10), empty_messages);
 	tcase_add_test(t_tcase(s, "seq_numbers", 10), seq_numbers);
 	tcase_add_test(t_tcase(s, "last_n", 10), last_n);
 	tcase_add_test(t_tcase(s, "start_after_newest", 10), start_after_newest);

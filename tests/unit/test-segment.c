@@ -4,9 +4,11 @@
  * crash or wedge a reader or a writer; half-created files, cleaning, file mode, listing.
  */
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -907,7 +909,165 @@ START_TEST(topic_list)
 }
 END_TEST
 
-/* ---- cleaners racing attachers ------------------------------------------------------------ */
+/* ---- cleaners racing attachers, at exact points ------------------------------------------ */
+
+/*
+ * Fault injection. This executable defines fcntl(), so the library's lock calls come here first
+ * (the executable's definition interposes libc's). A test arms `inject` with the lock it cares
+ * about; just before the library first asks for that lock, the hook runs the test's `peer`, a
+ * rival process's worth of work done at that exact point: races made deterministic. With
+ * _FILE_OFFSET_BITS=64 (meson's default) this definition is the symbol fcntl64, which is what
+ * the library calls.
+ */
+struct injection {
+	off_t start, len;
+	void (*peer)(void);
+};
+
+static struct injection inject;
+static _Thread_local bool in_peer;
+
+int fcntl(int fd, int cmd, ...)
+{
+	static int (*real)(int, int, ...);
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *); /* as glibc does: every command's argument fits a pointer */
+	va_end(ap);
+	if (!real) {
+		*(void **)&real = dlsym(RTLD_NEXT, sizeof(off_t) == 8 ? "fcntl64" : "fcntl");
+	}
+	if (cmd == F_OFD_SETLK && inject.peer && !in_peer) {
+		const struct flock *fl = arg;
+
+		if (fl->l_type == F_WRLCK && fl->l_start == inject.start &&
+		    fl->l_len == inject.len) {
+			void (*peer)(void) = inject.peer;
+
+			inject.peer = NULL; /* once */
+			in_peer = true;
+			peer();
+			in_peer = false;
+		}
+	}
+	return real(fd, cmd, arg);
+}
+
+/* A cleaner, as horus_clean() works on one file: open by name, lock the header, unlink. */
+struct rival_cleaner {
+	char path[512];
+	char name[SHM_NAME_MAX];
+	struct t_pipe locked;
+	int removed;
+};
+
+static struct rival_cleaner rival;
+
+static void *rival_clean(void *arg)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0,
+			    .l_len = (off_t)sizeof(struct shm_header) };
+	int fd = open(rival.path, O_RDWR | O_CLOEXEC);
+
+	(void)arg;
+	in_peer = true; /* its own locks are not the ones under test */
+	if (fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0) {
+		t_pipe_signal(&rival.locked);
+		/* Hold it a moment while the creator goes on (not synchronisation: the creator's
+		 * outcome must be right however long this takes), then remove the file. */
+		t_nap_us(20 * 1000);
+		rival.removed = shm_unlink(rival.name) == 0;
+	} else {
+		t_pipe_signal(&rival.locked);
+	}
+	if (fd >= 0) {
+		close(fd);
+	}
+	return NULL;
+}
+
+static pthread_t rival_thread;
+
+/* Runs between the creator's exclusive create and its creator lock: a cleaner finds the new,
+ * still empty file, which nobody holds yet, and takes it. */
+static void cleaner_takes_new_file(void)
+{
+	ck_assert_int_eq(pthread_create(&rival_thread, NULL, rival_clean, NULL), 0);
+	ck_assert(t_pipe_await(&rival.locked, 10000));
+}
+
+/*
+ * A creator and a cleaner meet on a file that is being created: the creator must not fail for
+ * it (horus_pub_open() knows no -EAGAIN) and must end up on a segment others can find.
+ */
+START_TEST(create_vs_cleaner)
+{
+	struct horus_pub *pub = NULL;
+	struct horus_sub *sub;
+	uint8_t buf[8];
+	int r;
+
+	t_shm_path(rival.path, sizeof(rival.path), t_ns, HORUS_KIND_HUB, "fresh");
+	ck_assert_int_eq(shm_make_name(rival.name, sizeof(rival.name), t_ns, HORUS_KIND_HUB,
+				       "fresh"),
+			 0);
+	t_pipe_open(&rival.locked);
+	inject = (struct injection){ SHM_LOCK_CREATOR, 1, cleaner_takes_new_file };
+	r = horus_pub_open(t_ns, "fresh", &page, &pub);
+	pthread_join(rival_thread, NULL);
+	ck_assert_ptr_null(inject.peer); /* the injection point was reached */
+	ck_assert_msg(r == 0, "horus_pub_open() failed with %d because a cleaner was around", r);
+	ck_assert(t_exists(rival.path));
+	ck_assert_int_eq(horus_sub_open(t_ns, "fresh", &page, 0, &sub), 0);
+	publish(pub, 1, 8);
+	ck_assert_int_eq(horus_sub_read(sub, buf, sizeof(buf), NULL), 8);
+	horus_sub_close(sub);
+	horus_pub_close(pub);
+	t_pipe_close(&rival.locked);
+}
+END_TEST
+
+static struct horus_pub *reborn_pub;
+
+/* Runs when cleaner A has opened the stale file and is about to lock it. */
+static void second_cleaner_and_creator(void)
+{
+	/* Cleaner B removes the stale file first... */
+	ck_assert_int_eq(horus_clean(t_ns), 1);
+	/* ...and a publisher creates the topic afresh under the same name, and holds it. */
+	ck_assert_int_eq(horus_pub_open(t_ns, "reborn", &page, &reborn_pub), 0);
+}
+
+/*
+ * Two cleaners at once (horusctl clean beside a daemon starting up) must not remove a segment
+ * in use: cleaner A locked the stale file it opened, but the name now leads to another file.
+ */
+START_TEST(two_cleaners)
+{
+	struct horus_sub *sub;
+	char path[512];
+	uint8_t buf[8];
+
+	make_hub("reborn", &page);
+	t_shm_path(path, sizeof(path), t_ns, HORUS_KIND_HUB, "reborn");
+	inject = (struct injection){ 0, (off_t)sizeof(struct shm_header),
+				     second_cleaner_and_creator };
+	(void)horus_clean(t_ns); /* cleaner A */
+	ck_assert_ptr_null(inject.peer);
+	ck_assert_ptr_nonnull(reborn_pub);
+	ck_assert_msg(t_exists(path), "a cleaner removed a segment in use");
+	/* A newcomer finds the publisher's segment, not a new one of its own. */
+	ck_assert_int_eq(horus_sub_open(t_ns, "reborn", &page, 0, &sub), 0);
+	publish(reborn_pub, 1, 8);
+	ck_assert_int_eq(horus_sub_read(sub, buf, sizeof(buf), NULL), 8);
+	horus_sub_close(sub);
+	horus_pub_close(reborn_pub);
+}
+END_TEST
+
+/* ---- cleaners racing attachers, at random points ----------------------------------------- */
 
 struct cleaner {
 	atomic_bool stop;
@@ -948,9 +1108,13 @@ START_TEST(clean_vs_attach)
 		uint64_t v = (uint64_t)rounds, got = 0;
 		int r;
 
-		r = horus_pub_open(t_ns, "race", &o, &pub);
+		/* -EAGAIN: the creator met the cleaner on a new file (create_vs_cleaner). Not
+		 * what this test is about: try again. */
+		while ((r = horus_pub_open(t_ns, "race", &o, &pub)) == -EAGAIN) {
+		}
 		ck_assert_msg(r == 0, "round %d: pub_open %d", rounds, r);
-		r = horus_sub_open(t_ns, "race", &o, 0, &sub);
+		while ((r = horus_sub_open(t_ns, "race", &o, 0, &sub)) == -EAGAIN) {
+		}
 		ck_assert_msg(r == 0, "round %d: sub_open %d", rounds, r);
 		ck_assert_int_eq(horus_pub_publish(pub, &v, sizeof(v)), 0);
 		r = horus_sub_read(sub, &got, sizeof(got), NULL);
@@ -990,6 +1154,8 @@ int main(void)
 	tcase_add_test(t_tcase(s, "clean", 10), clean);
 	tcase_add_test(t_tcase(s, "file_mode", 10), file_mode);
 	tcase_add_test(t_tcase(s, "topic_list", 10), topic_list);
+	tcase_add_test(t_tcase(s, "create_vs_cleaner", 10), create_vs_cleaner);
+	tcase_add_test(t_tcase(s, "two_cleaners", 10), two_cleaners);
 	tcase_add_test(t_tcase(s, "clean_vs_attach", 15), clean_vs_attach);
 	return t_run(s, "seg");
 }
