@@ -23,6 +23,9 @@
 
 #include "config.h"
 
+/* inih keeps section names in a 50-byte buffer (its MAX_SECTION); longer ones are cut. */
+#define INIH_SECTION_MAX 50
+
 #define NS_PER_US 1000ull
 #define NS_PER_MS 1000000ull
 #define NS_PER_S 1000000000ull
@@ -442,6 +445,7 @@ struct parse_state {
 	int line;
 	char section[256];
 	bool section_ok; /* false: errors for its keys were already reported once */
+	bool key_seen;   /* a key was read in this section (inih continuation lines) */
 	bool line_too_long;
 };
 
@@ -497,7 +501,7 @@ static bool valid_instance_name(const char *s)
 {
 	size_t n = strlen(s);
 
-	return n > 0 && n <= 64 &&
+	return n > 0 && n <= 40 &&
 	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == n;
 }
 
@@ -573,7 +577,7 @@ static void *section_object(struct parse_state *ps, const char *sec, enum sectio
 			 ps->file, ps->line, sec);
 	return NULL;
 bad_name:
-	config_error_add(ps->errs, "%s:%d: [%s]: invalid name '%s' (1 to 64 of A-Z a-z 0-9 _ - .)",
+	config_error_add(ps->errs, "%s:%d: [%s]: invalid name '%s' (1 to 40 of A-Z a-z 0-9 _ - .)",
 			 ps->file, ps->line, sec, name);
 	return NULL;
 }
@@ -611,6 +615,7 @@ static int on_ini(void *user, const char *sec, const char *key, const char *val)
 	void *obj;
 	int r;
 
+	ps->key_seen = true;
 	if (!ps->section_ok) {
 		return 1; /* the section header was reported already */
 	}
@@ -639,7 +644,15 @@ static int on_ini(void *user, const char *sec, const char *key, const char *val)
 		return 1;
 	}
 	if (kind == SEC_NODE) {
-		((struct node_conf *)obj)->set |= it->set_flag;
+		struct node_conf *n = obj;
+
+		n->set |= it->set_flag;
+		if (strcmp(key, "pool") == 0) {
+			/* Checked once all files are read; remember where it was set. */
+			free(n->pool_file);
+			n->pool_file = strdup(ps->file);
+			n->pool_line = ps->line;
+		}
 	}
 	return 1;
 }
@@ -667,16 +680,40 @@ static char *read_line(char *buf, int size, void *stream)
 		buf[0] = '\0';
 		return buf;
 	}
-	/* A section header: create the section now, so that an empty [node.x] still counts. */
+	/*
+	 * A section header: create the section now, so that an empty [node.x] still counts.
+	 * Mirror inih's reading of the line: a UTF-8 byte order mark on line 1 is skipped, and an
+	 * indented line after a key is a continuation of that key's value, not a header.
+	 */
 	{
-		const char *p = buf + strspn(buf, " \t");
-		const char *end = *p == '[' ? strchr(p, ']') : NULL;
+		const char *p = buf;
+		const char *end;
 
-		if (end && (size_t)(end - p - 1) < sizeof(ps->section)) {
+		if (ps->line == 1 && strncmp(p, "\xEF\xBB\xBF", 3) == 0) {
+			p += 3;
+		}
+		if (*p == ' ' || *p == '\t') {
+			if (ps->key_seen) {
+				return s;
+			}
+			p += strspn(p, " \t");
+		}
+		end = *p == '[' ? strchr(p, ']') : NULL;
+		if (end) {
 			enum section_kind kind;
+			size_t n = (size_t)(end - p - 1);
 
-			memcpy(ps->section, p + 1, (size_t)(end - p - 1));
-			ps->section[end - p - 1] = '\0';
+			ps->key_seen = false;
+			if (n >= INIH_SECTION_MAX) {
+				/* inih would cut the name short and file its keys under that. */
+				config_error_add(ps->errs,
+						 "%s:%d: [%.*s]: section name longer than %d characters",
+						 ps->file, ps->line, (int)n, p + 1, INIH_SECTION_MAX - 1);
+				ps->section_ok = false;
+				return s;
+			}
+			memcpy(ps->section, p + 1, n);
+			ps->section[n] = '\0';
 			ps->section_ok = section_object(ps, ps->section, &kind) != NULL;
 		}
 	}
@@ -772,8 +809,9 @@ static void validate(struct horus_config *cfg, struct config_errors *errs)
 		struct node_conf *n = &cfg->nodes[i];
 
 		if (n->pool && strcmp(n->pool, "default") != 0 && !pool_by_name(cfg, n->pool)) {
-			config_error_add(errs, "%s:%d: [node.%s] pool: no [pool.%s] section", n->file,
-					 n->line, n->name, n->pool);
+			config_error_add(errs, "%s:%d: [node.%s] pool: no [pool.%s] section",
+					 n->pool_file ? n->pool_file : n->file, n->pool_line, n->name,
+					 n->pool);
 		}
 		if (!n->plugin) {
 			n->plugin = strdup(n->name);
@@ -804,7 +842,8 @@ int config_load(const char *main_path, const char *dropin_dir, struct horus_conf
 
 	daemon_defaults(&cfg.daemon);
 	r = parse_file(&ps, main_path);
-	if (r == 0 && dropin_dir) {
+	/* Even after errors in the main file: report the drop-ins' problems in the same run. */
+	if (r != -ENOENT && r != -EACCES && dropin_dir) {
 		(void)parse_dropins(&ps, dropin_dir);
 	}
 	validate(&cfg, errs);
@@ -833,6 +872,7 @@ void config_free(struct horus_config *cfg)
 		free(n->plugin);
 		free(n->pool);
 		free(n->file);
+		free(n->pool_file);
 	}
 	free(cfg->nodes);
 	for (size_t i = 0; i < cfg->n_pools; i++) {

@@ -58,6 +58,8 @@ struct node_conf {
 	size_t n_params;
 	char *file; /* where the section was (first) seen, for messages */
 	int line;
+	char *pool_file; /* where `pool` was set */
+	int pool_line;
 };
 
 struct pool_conf {

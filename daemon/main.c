@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* horusd: command line, start-up, signals, reload, systemd notification, the watcher loop. */
 
+#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <getopt.h>
@@ -52,30 +53,85 @@ static void print_errors(struct config_errors *errs)
 	}
 }
 
-/* Loads every plugin the config asks for, without calling init. Returns the problem count. */
+/* Loads one plugin without calling init; reports a refusal. Returns 1 if refused. */
+static int check_one_plugin(const char *path, const char *where)
+{
+	struct plugin *p = NULL;
+	char why[512] = "";
+
+	if (plugin_load(path, geteuid(), &p, why, sizeof(why)) < 0) {
+		log_err("%s%s: %s", where, path, why);
+		return 1;
+	}
+	plugin_unload(p);
+	return 0;
+}
+
+/*
+ * Loads every plugin the daemon would run: those named by [node.*] sections and every *.so in
+ * plugin_dir, without calling init. Returns the problem count.
+ */
 static int check_plugins(const struct horus_config *cfg)
 {
 	int problems = 0;
+	struct dirent *de;
+	DIR *dir = opendir(cfg->daemon.plugin_dir);
+
+	if (!dir) {
+		log_err("plugin_dir %s: cannot open: %s", cfg->daemon.plugin_dir, strerror(errno));
+		problems++;
+	}
+	while (dir && (de = readdir(dir))) {
+		size_t len = strlen(de->d_name);
+		char *path;
+
+		if (len < 4 || de->d_name[0] == '.' || strcmp(de->d_name + len - 3, ".so") != 0) {
+			continue;
+		}
+		char *where = NULL;
+
+		if (asprintf(&path, "%s/%s", cfg->daemon.plugin_dir, de->d_name) < 0) {
+			break;
+		}
+		/* Name the section that uses it, if one does: that is where the user looks. */
+		for (size_t i = 0; i < cfg->n_nodes && !where; i++) {
+			const struct node_conf *n = &cfg->nodes[i];
+
+			if (strlen(n->plugin) == len - 3 && !strncmp(n->plugin, de->d_name, len - 3) &&
+			    asprintf(&where, "%s:%d: [node.%s] plugin: ", n->file, n->line,
+				     n->name) < 0) {
+				where = NULL;
+			}
+		}
+		problems += check_one_plugin(path, where ? where : "plugin ");
+		free(where);
+		free(path);
+	}
+	if (dir) {
+		closedir(dir);
+	}
 
 	for (size_t i = 0; i < cfg->n_nodes; i++) {
 		const struct node_conf *n = &cfg->nodes[i];
-		struct plugin *p = NULL;
-		char why[512] = "", *path;
+		char *path, *where;
 
 		if (strchr(n->plugin, '/')) {
 			path = strdup(n->plugin);
 		} else if (asprintf(&path, "%s/%s.so", cfg->daemon.plugin_dir, n->plugin) < 0) {
 			path = NULL;
 		}
-		if (!path) {
+		if (!path || asprintf(&where, "%s:%d: [node.%s] plugin: ", n->file, n->line,
+				      n->name) < 0) {
+			free(path);
 			return problems + 1;
 		}
-		if (plugin_load(path, geteuid(), &p, why, sizeof(why)) < 0) {
-			log_err("%s:%d: [node.%s] plugin: %s: %s", n->file, n->line, n->name, path,
-				why);
+		if (strchr(n->plugin, '/')) {
+			problems += check_one_plugin(path, where); /* plugin_dir ones were checked */
+		} else if (access(path, F_OK) != 0) {
+			log_err("%s%s: no such plugin", where, path);
 			problems++;
 		}
-		plugin_unload(p);
+		free(where);
 		free(path);
 	}
 	return problems;

@@ -251,6 +251,7 @@ int node_conf_copy(struct node_conf *dst, const struct node_conf *src)
 	dst->plugin = src->plugin ? strdup(src->plugin) : NULL;
 	dst->pool = src->pool ? strdup(src->pool) : NULL;
 	dst->file = src->file ? strdup(src->file) : NULL;
+	dst->pool_file = src->pool_file ? strdup(src->pool_file) : NULL;
 	dst->params = src->n_params ? calloc(src->n_params, sizeof(*dst->params)) : NULL;
 	dst->n_params = 0;
 	if (!dst->name || (src->n_params && !dst->params)) {
@@ -280,6 +281,7 @@ void node_conf_free(struct node_conf *c)
 	free(c->plugin);
 	free(c->pool);
 	free(c->file);
+	free(c->pool_file);
 	memset(c, 0, sizeof(*c));
 }
 

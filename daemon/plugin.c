@@ -151,10 +151,18 @@ int plugin_load(const char *path, uid_t owner, struct plugin **ret, char *why, s
 		return fd;
 	}
 	p = calloc(1, sizeof(*p));
+	if (p) {
+		p->fd = -1;
+	}
 	if (!p || !(p->path = strdup(path)) || !(p->name = name_from_path(path))) {
 		r = -ENOMEM;
 		goto fail;
 	}
+	/*
+	 * Load the very file we checked, through its descriptor. glibc finds an already loaded
+	 * object by this name, so the descriptor stays open while the plugin is loaded: its
+	 * number, and so the name, is not reused for another plugin meanwhile.
+	 */
 	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
 	p->dl = dlopen(fdpath, RTLD_NOW | RTLD_LOCAL);
 	if (!p->dl) {
@@ -189,12 +197,16 @@ int plugin_load(const char *path, uid_t owner, struct plugin **ret, char *why, s
 	p->ino = st.st_ino;
 	p->mtime = st.st_mtim;
 	p->size = st.st_size;
-	close(fd);
+	p->fd = fd;
 	*ret = p;
 	return 0;
 fail:
-	close(fd);
-	plugin_unload(p);
+	if (p) {
+		p->fd = fd;
+		plugin_unload(p);
+	} else {
+		close(fd);
+	}
 	return r;
 }
 
@@ -205,6 +217,9 @@ void plugin_unload(struct plugin *p)
 	}
 	if (p->dl) {
 		dlclose(p->dl);
+	}
+	if (p->fd >= 0) {
+		close(p->fd); /* after dlclose: the name stays unique while the object lives */
 	}
 	free(p->path);
 	free(p->name);

@@ -23,12 +23,14 @@ struct plugin {
 	struct timespec mtime;
 	off_t size;
 	unsigned refs; /* node instances using it */
+	int fd;        /* the checked file, open while loaded: see plugin_load() */
 };
 
 /*
  * Checks and loads `path`. Files must be regular (not symlinks), owned by root or by `owner`,
  * not writable by group or others, in a directory with the same properties. On failure returns
- * -errno and writes the reason into why (e.g. "refused: writable by group or others").
+ * -errno and writes the reason into why (e.g. "refused: writable by group or others"); the
+ * caller names the file in front of it.
  */
 int plugin_load(const char *path, uid_t owner, struct plugin **ret, char *why, size_t why_size);
 /* dlcloses and frees. NULL is accepted. */

@@ -5,7 +5,6 @@
  * a good plugin loads with its descriptor; plugin_changed() notices a replaced file.
  *
  * Each test works on copies of the plugins in a private directory (mode 0755, files 0755).
- * Tests marked BUG fail on purpose: they pin down a defect in daemon/ (see each comment).
  */
 
 #include <errno.h>
@@ -206,7 +205,7 @@ START_TEST(newer_minor_plugin)
 END_TEST
 
 /*
- * BUG (daemon/plugin.c plugin_load(): dlopen("/proc/self/fd/N")): glibc finds an already loaded
+ * Regression (fixed; daemon/plugin.c plugin_load(): dlopen("/proc/self/fd/N")): glibc finds an already loaded
  * object by the name passed to dlopen. plugin_load() closes its fd after loading, so the next
  * plugin_load() gets the same fd number, the same "/proc/self/fd/N" name, and the handle of the
  * plugin loaded first: while one plugin stays loaded, every other plugin loads as a copy of it
@@ -219,11 +218,11 @@ START_TEST(several_plugins_loaded)
 	struct plugin *b = expect_loaded(in_dir("future_minor.so"), geteuid());
 
 	ck_assert_msg(strcmp(b->ops.name, "future_minor") == 0,
-		      "BUG: future_minor.so loaded while testnode.so is loaded has the "
+		      "future_minor.so loaded while testnode.so is loaded has the "
 		      "descriptor of '%s'",
 		      b->ops.name);
 	ck_assert(b->ops.default_rate_hz == 25.0);
-	ck_assert_msg(a->dl != b->dl, "BUG: two plugin files share one dlopen handle");
+	ck_assert_msg(a->dl != b->dl, "two plugin files share one dlopen handle");
 	expect_refused(in_dir("wrong_abi.so"), geteuid(), false, -EPROTO, abi);
 	plugin_unload(b);
 	plugin_unload(a);
