@@ -57,9 +57,11 @@ START_TEST(topic_valid)
 
 	for (size_t i = 0; i < sizeof(good_topics) / sizeof(good_topics[0]); i++) {
 		ck_assert_msg(shm_valid_topic(good_topics[i]), "'%s' refused", good_topics[i]);
+		ck_assert_int_eq(horus_topic_check(good_topics[i]), 0);
 		ck_assert_int_eq(open_all(good_topics[i]), 0);
 	}
 	ck_assert(shm_valid_topic(longest));
+	ck_assert_int_eq(horus_topic_check(longest), 0);
 	ck_assert_int_eq(horus_pub_open(t_ns, longest, &small, &pub), 0);
 	horus_pub_close(pub);
 	free(longest);
@@ -74,12 +76,15 @@ START_TEST(topic_invalid)
 
 	for (size_t i = 0; i < sizeof(bad_topics) / sizeof(bad_topics[0]); i++) {
 		ck_assert_msg(!shm_valid_topic(bad_topics[i]), "'%s' accepted", bad_topics[i]);
+		ck_assert_int_eq(horus_topic_check(bad_topics[i]), -EINVAL);
 		ck_assert_int_eq(open_all(bad_topics[i]), -EINVAL);
 		ck_assert_int_eq(horus_topic_info(t_ns, bad_topics[i], HORUS_KIND_HUB, &info),
 				 -EINVAL);
 	}
 	ck_assert(!shm_valid_topic(too_long));
 	ck_assert(!shm_valid_topic(NULL));
+	ck_assert_int_eq(horus_topic_check(too_long), -EINVAL);
+	ck_assert_int_eq(horus_topic_check(NULL), -EINVAL);
 	ck_assert_int_eq(open_all(too_long), -EINVAL);
 	ck_assert_int_eq(horus_pub_open(t_ns, NULL, NULL, &pub), -EINVAL);
 	ck_assert_ptr_eq(pub, (struct horus_pub *)&info); /* out-params written only on success */

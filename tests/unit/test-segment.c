@@ -796,6 +796,28 @@ START_TEST(clean)
 }
 END_TEST
 
+/*
+ * An entry of the namespace that cannot be opened (here a directory; for a non-root cleaner,
+ * another user's 0600 segment is the same) is skipped: it must not stop the cleaning of the
+ * stale segments next to it, nor turn the result into an error.
+ */
+START_TEST(clean_skips_unopenable)
+{
+	char dir[512], path[512];
+	int r, gone;
+
+	make_hub("stale", &page);
+	t_shm_path(path, sizeof(path), t_ns, HORUS_KIND_HUB, "stale");
+	t_shm_path(dir, sizeof(dir), t_ns, HORUS_KIND_HUB, "dir");
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	r = horus_clean(t_ns);
+	gone = !t_exists(path);
+	rmdir(dir); /* before asserting: shm_unlink cannot remove it for us later */
+	ck_assert_msg(r == 1, "horus_clean() returned %d", r);
+	ck_assert(gone);
+}
+END_TEST
+
 START_TEST(file_mode)
 {
 	struct horus_pub *pub;
@@ -1152,6 +1174,7 @@ int main(void)
 	tcase_add_test(t_tcase(s, "creator_alive_too_long", 15), creator_alive_too_long);
 	tcase_add_test(t_tcase(s, "creator_finishes", 10), creator_finishes);
 	tcase_add_test(t_tcase(s, "clean", 10), clean);
+	tcase_add_test(t_tcase(s, "clean_skips_unopenable", 10), clean_skips_unopenable);
 	tcase_add_test(t_tcase(s, "file_mode", 10), file_mode);
 	tcase_add_test(t_tcase(s, "topic_list", 10), topic_list);
 	tcase_add_test(t_tcase(s, "create_vs_cleaner", 10), create_vs_cleaner);
