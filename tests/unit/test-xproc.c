@@ -855,6 +855,61 @@ START_TEST(kill_after_claim)
 }
 END_TEST
 
+/*
+ * A publisher killed right after committing (the CAS that makes its message visible in
+ * hub_commit), before it counted the message: subscribers have received it, so it must be in
+ * `messages`, or received + lost == messages + holes cannot hold.
+ */
+static int commit_and_die(void *arg)
+{
+	struct horus_pub *pub;
+	struct shm_slot *slot;
+	uint64_t st;
+	void *buf;
+
+	(void)arg;
+	if (horus_pub_open(t_ns, "commit", &loan_opts, &pub) != 0 ||
+	    horus_pub_loan(pub, T_MSG_MIN, &buf) != 0) {
+		return 2;
+	}
+	t_msg_fill(buf, T_MSG_MIN, 2, 0, 0);
+	/* hub_commit()'s first step, as layout.h defines it: the stamp loses BUSY and owner. */
+	slot = (struct shm_slot *)((uint8_t *)buf - SHM_SLOT_HDR);
+	st = atomic_load(&slot->stamp);
+	atomic_store(&slot->stamp, st & ~(STAMP_BUSY | (STAMP_OWNER_MASK << STAMP_OWNER_SHIFT)));
+	raise(SIGKILL);
+	return 3;
+}
+
+START_TEST(kill_after_commit)
+{
+	struct horus_pub *pub;
+	struct horus_sub *sub;
+	struct horus_msg_info mi;
+	struct horus_topic_info info;
+	uint8_t buf[64];
+
+	ck_assert_int_eq(horus_sub_open(t_ns, "commit", &loan_opts, 0, &sub), 0);
+	ck_assert_int_eq(t_child_wait(spawn(commit_and_die, NULL), 10000), 128 + SIGKILL);
+	ck_assert_int_eq(horus_pub_open(t_ns, "commit", &loan_opts, &pub), 0);
+	publish_count(pub, 1);
+	ck_assert_int_eq(horus_sub_read(sub, buf, sizeof(buf), &mi), (int)T_MSG_MIN);
+	ck_assert(t_msg_verify(buf, T_MSG_MIN)); /* the dead writer's message, whole */
+	ck_assert_uint_eq(mi.seq, 0);
+	ck_assert_int_eq(horus_sub_read(sub, buf, sizeof(buf), &mi), (int)T_MSG_MIN);
+	ck_assert_uint_eq(mi.seq, 1);
+	info = info_of(HORUS_KIND_HUB, "commit");
+	ck_assert_uint_eq(info.publishers, 1);
+	ck_assert_msg(horus_sub_received(sub) + horus_sub_lost(sub) == info.messages + info.holes,
+		      "received %llu + lost %llu != messages %llu + holes %llu",
+		      (unsigned long long)horus_sub_received(sub),
+		      (unsigned long long)horus_sub_lost(sub), (unsigned long long)info.messages,
+		      (unsigned long long)info.holes);
+	horus_pub_close(pub);
+	horus_sub_close(sub);
+}
+END_TEST
+
 /* ---- dead Link ends are replaced ---------------------------------------------------------- */
 
 static const struct horus_topic_opts small_link = { .capacity = 8, .max_msg = 64 };
@@ -927,6 +982,57 @@ START_TEST(kill_link_producer)
 	horus_link_close(p);
 	horus_link_close(c);
 	t_pipe_close(&ready);
+}
+END_TEST
+
+/*
+ * A producer killed in the middle of link_send(): the message is published (its slot stamp is
+ * stored) but head is not advanced yet. The consumer, which follows stamps, receives it; a new
+ * producer must still be able to take over.
+ */
+static int send_and_die(void *arg)
+{
+	struct horus_link *p;
+	struct shm_slot *slot;
+	struct t_seg m;
+	uint8_t buf[T_MSG_MIN];
+
+	(void)arg;
+	if (horus_link_open(t_ns, "mid", HORUS_LINK_PRODUCER, &small_link, &p) != 0) {
+		return 2;
+	}
+	for (uint64_t i = 0; i < 2; i++) {
+		t_msg_fill(buf, sizeof(buf), 0, i, 0);
+		if (horus_link_send(p, buf, sizeof(buf)) != 0) {
+			return 3;
+		}
+	}
+	/* link_send() of message 2 up to its stamp store, as layout.h defines the slot. */
+	t_seg_map(&m, HORUS_KIND_LINK, "mid");
+	slot = t_seg_slot(&m, 2);
+	t_msg_fill((uint8_t *)slot + SHM_SLOT_HDR, T_MSG_MIN, 0, 2, 0);
+	atomic_store(&slot->len, T_MSG_MIN);
+	atomic_store(&slot->stamp, stamp_make(2, 0, 0));
+	raise(SIGKILL);
+	return 4;
+}
+
+START_TEST(kill_link_producer_mid_send)
+{
+	struct horus_link *p = NULL, *c;
+	int r;
+
+	ck_assert_int_eq(t_child_wait(spawn(send_and_die, NULL), 10000), 128 + SIGKILL);
+	ck_assert_int_eq(horus_link_open(t_ns, "mid", HORUS_LINK_CONSUMER, &small_link, &c), 0);
+	for (uint64_t i = 0; i < 3; i++) {
+		recv_count(c, i);
+	}
+	r = horus_link_open(t_ns, "mid", HORUS_LINK_PRODUCER, &small_link, &p);
+	ck_assert_msg(r == 0, "no producer can take over: %d", r);
+	send_count(p, 3);
+	recv_count(c, 3);
+	horus_link_close(p);
+	horus_link_close(c);
 }
 END_TEST
 
@@ -1081,7 +1187,9 @@ int main(void)
 	tcase_add_test(t_tcase(s, "kill_loaned_writer_laps", 20), kill_loaned_writer_laps);
 	tcase_add_test(t_tcase(s, "kill_loaned_reader_skips", 20), kill_loaned_reader_skips);
 	tcase_add_test(t_tcase(s, "kill_after_claim", 20), kill_after_claim);
+	tcase_add_test(t_tcase(s, "kill_after_commit", 20), kill_after_commit);
 	tcase_add_test(t_tcase(s, "kill_link_producer", 20), kill_link_producer);
+	tcase_add_test(t_tcase(s, "kill_link_producer_mid_send", 20), kill_link_producer_mid_send);
 	tcase_add_test(t_tcase(s, "kill_link_consumer", 20), kill_link_consumer);
 	tcase_add_test(t_tcase(s, "kill_subscriber", 20), kill_subscriber);
 	tcase_add_test(t_tcase(s, "clean_after_kill", 20), clean_after_kill);
