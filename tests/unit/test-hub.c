@@ -549,7 +549,7 @@ START_TEST(wait_timeout)
 
 	t0 = t_now_ns();
 	ck_assert_int_eq(horus_sub_wait(sub, 0), -ETIMEDOUT);
-	ck_assert_uint_lt(t_now_ns() - t0, 100 * T_MS); /* 0 only looks */
+	ck_assert_uint_lt(t_now_ns() - t0, T_S / 2); /* 0 only looks: no sleep */
 
 	t0 = t_now_ns();
 	ck_assert_int_eq(horus_sub_wait(sub, 80 * (int64_t)T_MS), -ETIMEDOUT);
@@ -563,7 +563,7 @@ START_TEST(wait_timeout)
 	t0 = t_now_ns();
 	ck_assert_int_eq(horus_sub_wait(sub, 10 * (int64_t)T_S), 0);
 	ck_assert_int_eq(horus_sub_wait(sub, -1), 0);
-	ck_assert_uint_lt(t_now_ns() - t0, T_S);
+	ck_assert_uint_lt(t_now_ns() - t0, 2 * T_S);
 	ck_assert_int_eq(horus_sub_read(sub, buf, sizeof(buf), NULL), 8);
 	ck_assert_int_eq(horus_sub_wait(sub, 0), -ETIMEDOUT);
 	ck_assert_int_eq(horus_sub_wait(NULL, 0), -EINVAL);
