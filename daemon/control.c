@@ -361,10 +361,12 @@ static void on_read(struct bufferevent *bev, void *arg)
 
 	while (!cl->pending && (line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF))) {
 		if (len > CONTROL_LINE_MAX) {
-			free(line);
-			break;
+			/* Refused, and the connection stays usable for the next request. */
+			reply_error(bufferevent_get_output(bev), "request longer than %d bytes",
+				    CONTROL_LINE_MAX);
+		} else {
+			handle_line(cl->ctl, bev, cl, line);
 		}
-		handle_line(cl->ctl, bev, cl, line);
 		free(line);
 	}
 	if (evbuffer_get_length(in) > CONTROL_LINE_MAX) {

@@ -2,6 +2,7 @@
 /* Hub ring operations: claim/commit for writers, seqlock reads, futex waits. See hub.h. */
 
 #include <errno.h>
+#include <stdbool.h>
 #include <sched.h>
 #include <string.h>
 
@@ -20,6 +21,30 @@
 
 /* ---- writer ------------------------------------------------------------------------------ */
 
+/*
+ * Sequence numbers of this slot's earlier laps, before `seq`, that carry no message: claimed by
+ * a writer that never wrote (died between claim and write, or gave up), or left busy by one
+ * that died. Counted by the writer that takes the slot over, so each is counted exactly once;
+ * a writer that finds itself lapped counts nothing.
+ */
+static uint64_t holes_behind(uint64_t cur, uint64_t seq, uint32_t capacity)
+{
+	uint64_t v = stamp_seq1(cur), prev, n;
+
+	if (v == 0) {
+		return seq / capacity; /* a slot never written before */
+	}
+	prev = v - 1;
+	if (prev >= seq || (seq - prev) % capacity != 0) {
+		return 0; /* a corrupt stamp: nothing to say about the past */
+	}
+	n = (seq - prev) / capacity - 1;
+	if (cur & STAMP_BUSY) {
+		n++; /* its writer died mid-write */
+	}
+	return n;
+}
+
 int hub_claim(struct shm_seg *seg, uint32_t me, uint32_t len, struct hub_loan *ret)
 {
 	struct shm_header *h = seg->hdr;
@@ -36,27 +61,18 @@ int hub_claim(struct shm_seg *seg, uint32_t me, uint32_t len, struct hub_loan *r
 		unsigned spins = 0;
 
 		for (;;) {
-			if (stamp_seq1(cur) >= seq + 1) {
-				/* Lapped while we were preempted: our sequence is gone. */
-				atomic_fetch_add_explicit(&h->holes, 1, memory_order_relaxed);
-				break;
-			}
-			if (!(cur & STAMP_BUSY)) {
-				if (atomic_compare_exchange_weak_explicit(&slot->stamp, &cur, busy,
-									  memory_order_acquire,
-									  memory_order_relaxed)) {
-					/* Seqlock writer: the busy stamp is visible before any data. */
-					atomic_thread_fence(memory_order_release);
-					atomic_store_explicit(&slot->len, len, memory_order_relaxed);
-					ret->slot = slot;
-					ret->busy = busy;
-					ret->len = len;
-					return 0;
+			uint64_t v = stamp_seq1(cur);
+			bool take = false;
+
+			if (v >= seq + 1) {
+				if (v - 1 < atomic_load_explicit(&h->head, memory_order_relaxed)) {
+					break; /* lapped while preempted: take a new sequence */
 				}
-				continue;
-			}
-			/* An older writer still holds this slot, a whole lap behind us. */
-			if (++spins < 256) {
+				take = true; /* a sequence nobody claimed yet: a corrupt stamp */
+			} else if (!(cur & STAMP_BUSY)) {
+				take = true;
+			} else if (++spins < 256) {
+				/* An older writer still holds this slot, a whole lap behind us. */
 				cpu_relax();
 			} else {
 				uint32_t owner = stamp_owner(cur);
@@ -65,17 +81,41 @@ int hub_claim(struct shm_seg *seg, uint32_t me, uint32_t len, struct hub_loan *r
 					wait_start = shm_now_ns();
 				}
 				if (owner != me && !shm_part_alive(seg, owner)) {
-					shm_part_reap(seg, owner); /* turns its slots into holes */
+					/* Dead: reclaim what it left; if the slot is still marked as
+					 * its own (a corrupt participant entry), take it over. */
+					shm_part_reap(seg, owner);
+					take = atomic_load_explicit(&slot->stamp,
+								    memory_order_relaxed) == cur;
 				} else if (shm_now_ns() - wait_start > HUB_LAP_WAIT_NS) {
 					/* A live writer (stopped, or our own open loan) keeps it:
-					 * give our sequence up rather than wedge; readers skip it. */
-					atomic_fetch_add_explicit(&h->holes, 1, memory_order_relaxed);
+					 * give our sequence up rather than wedge. The writer that
+					 * takes this slot next counts it as a hole. */
 					return -EAGAIN;
 				} else {
 					sched_yield();
 				}
 			}
-			cur = atomic_load_explicit(&slot->stamp, memory_order_relaxed);
+			if (take &&
+			    atomic_compare_exchange_weak_explicit(&slot->stamp, &cur, busy,
+								  memory_order_acquire,
+								  memory_order_relaxed)) {
+				uint64_t holes = holes_behind(cur, seq, seg->capacity);
+
+				/* Seqlock writer: the busy stamp is visible before any data. */
+				atomic_thread_fence(memory_order_release);
+				atomic_store_explicit(&slot->len, len, memory_order_relaxed);
+				if (holes) {
+					atomic_fetch_add_explicit(&h->holes, holes,
+								  memory_order_relaxed);
+				}
+				ret->slot = slot;
+				ret->busy = busy;
+				ret->len = len;
+				return 0;
+			}
+			if (!take) {
+				cur = atomic_load_explicit(&slot->stamp, memory_order_relaxed);
+			}
 		}
 	}
 }
@@ -191,6 +231,13 @@ static bool check_stuck(struct shm_seg *seg, struct hub_reader *rd)
 
 		if (!shm_part_alive(seg, owner)) {
 			shm_part_reap(seg, owner);
+			if (atomic_load_explicit(&shm_slot_at(seg, r)->stamp, memory_order_acquire) ==
+			    st) {
+				/* Still busy in a dead (or corrupt) writer's name: give it up. */
+				lose(seg, rd, 1);
+				rd->next = r + 1;
+				rd->stall_since = 0;
+			}
 			return true;
 		}
 	}
@@ -252,6 +299,15 @@ static int hub_next(struct shm_seg *seg, struct hub_reader *rd, struct shm_slot 
 			 * and so is everything a lap behind the newest claim. */
 			uint64_t head = atomic_load_explicit(&seg->hdr->head, memory_order_relaxed);
 			uint64_t to = v - seg->capacity;
+
+			if (v - 1 >= head) {
+				/* A sequence nobody claimed: a corrupt stamp. The writer of r
+				 * will overwrite it; until then there is nothing to read. */
+				if (not_ready(seg, rd) < 0) {
+					return -EAGAIN;
+				}
+				continue;
+			}
 
 			if (head > seg->capacity && head - seg->capacity > to) {
 				to = head - seg->capacity;
@@ -370,7 +426,12 @@ int hub_check(struct shm_seg *seg, struct hub_reader *rd, uint64_t seq, uint64_t
 	if (atomic_load_explicit(&slot->stamp, memory_order_relaxed) == stamp) {
 		return 0;
 	}
-	/* The in-place data was overwritten while the caller used it: not received after all. */
+	/* The in-place data was overwritten while the caller used it: not received after all.
+	 * Counted once, however often the caller asks about the same sample. */
+	if (rd->stale_seq == seq + 1) {
+		return -ESTALE;
+	}
+	rd->stale_seq = seq + 1;
 	if (rd->received > 0) {
 		rd->received--;
 	}

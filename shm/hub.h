@@ -28,6 +28,7 @@ struct hub_reader {
 	uint64_t received;     /* total received */
 	uint64_t pending_lost; /* lost since the last delivered message */
 	uint64_t stall_seq;
+	uint64_t stale_seq;    /* seq + 1 of the last sample found stale by hub_check */
 	uint64_t stall_since;
 	uint32_t misses;
 };

@@ -253,6 +253,12 @@ static int seg_create(struct shm_seg *seg, const char *name, uint32_t kind, cons
 	}
 	/* Hold the creator lock until `ready` is set: openers wait for us, not for a timeout. */
 	r = shm_lock_try(fd, SHM_LOCK_CREATOR, 1);
+	if (r == -EAGAIN) {
+		/* A cleaner found the empty file first and holds the whole header while it
+		 * unlinks it: let it, and start over. */
+		close(fd);
+		return -EAGAIN;
+	}
 	if (r < 0) {
 		goto fail_unlink;
 	}
@@ -346,6 +352,10 @@ int shm_seg_open(struct shm_seg *seg, const char *name, uint32_t kind, const cha
 	for (;;) {
 		if (geo) {
 			r = seg_create(seg, name, kind, topic, geo);
+			if (r == -EAGAIN && shm_now_ns() - start < CREATE_WAIT_NS) {
+				sleep_ns(100 * 1000);
+				continue; /* a cleaner was removing our fresh file */
+			}
 			if (r != -EEXIST) {
 				return r;
 			}

@@ -30,6 +30,7 @@ static void fill_info(struct shm_seg *seg, struct horus_topic_info *info)
 		info->subscribers = atomic_load_explicit(&h->subscribers, memory_order_relaxed);
 		info->lost = atomic_load_explicit(&h->lost, memory_order_relaxed);
 		info->holes = atomic_load_explicit(&h->holes, memory_order_relaxed);
+		info->sequences = atomic_load_explicit(&h->head, memory_order_relaxed);
 	} else {
 		uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
 		uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
@@ -172,7 +173,7 @@ static int clean_one(const char *file, void *userdata)
 
 	(void)userdata;
 	if (fd < 0) {
-		return fd == -ENOENT ? 0 : fd;
+		return 0; /* gone meanwhile, or not something we can open (a directory): skip */
 	}
 	/*
 	 * One lock over the whole header conflicts with every creator, participant and link-end

@@ -198,8 +198,11 @@ struct horus_topic_info {
 	uint64_t messages;    /* committed messages */
 	uint64_t bytes;       /* committed payload bytes */
 	uint64_t lost;        /* hub: sum of all subscribers' lost counts */
-	uint64_t holes;       /* hub: sequence numbers that carry no message (discarded loans,
-			       * publishers that died mid-write) */
+	uint64_t sequences;   /* hub: sequence numbers handed out; for every subscriber that
+			       * has caught up, received + lost == sequences - its start */
+	uint64_t holes;       /* hub: sequence numbers known to carry no message (discarded
+			       * loans; writers that died or gave up mid-write, counted when
+			       * the next writer takes their slot, i.e. up to a lap later) */
 	uint64_t pending;     /* link: messages sent and not yet received */
 };
 
