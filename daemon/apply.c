@@ -243,8 +243,26 @@ static struct pool *pool_for(struct sched *s, const struct node_conf *nc)
 	return p ? p : (s->n_pools ? s->pools[0] : NULL);
 }
 
+/* Queues the init of listed node `name` as a command of its own. */
+static void queue_start(struct sched *s, const char *name)
+{
+	struct cmd *c = calloc(1, sizeof(*c));
+
+	if (!c || !(c->name = strdup(name))) {
+		free(c);
+		log_err("node %s: out of memory; not started", name);
+		return;
+	}
+	c->kind = CMD_START;
+	sched_queue_cmd(s, c);
+}
+
+/*
+ * Makes node conf `nc` (plugin p) take the place of `old` (which may be NULL). Its init runs
+ * now (init_now: an operator waits for the answer) or as a command of its own.
+ */
 static void replace_node(struct sched_thread *t, struct node *old, const struct node_conf *nc,
-			 struct plugin *p)
+			 struct plugin *p, bool init_now)
 {
 	struct sched *s = t->s;
 	struct node *n = node_create(nc, p, s->ns);
@@ -265,11 +283,27 @@ static void replace_node(struct sched_thread *t, struct node *old, const struct 
 	if (!p) {
 		return; /* a FAILED placeholder, so that listings show it */
 	}
-	if (nc->enabled) {
+	atomic_store(&n->state, NODE_STOPPED); /* until its init has run */
+	if (!nc->enabled) {
+		return;
+	}
+	if (init_now) {
 		(void)sched_start_node(t, n);
 	} else {
-		atomic_store(&n->state, NODE_STOPPED);
+		queue_start(s, n->name);
 	}
+}
+
+static int running_nodes(struct sched *s)
+{
+	int running = 0;
+
+	for (size_t i = 0; i < s->n_nodes; i++) {
+		uint32_t st = atomic_load(&s->nodes[i]->state);
+
+		running += st != NODE_STOPPED && st != NODE_FAILED;
+	}
+	return running;
 }
 
 static int apply_config(struct sched_thread *t, struct horus_config *cfg)
@@ -277,7 +311,6 @@ static int apply_config(struct sched_thread *t, struct horus_config *cfg)
 	struct sched *s = t->s;
 	struct node_conf *want;
 	size_t n_want;
-	int running = 0;
 
 	node_set_topics(cfg);
 	apply_pools(s, cfg);
@@ -317,7 +350,7 @@ static int apply_config(struct sched_thread *t, struct horus_config *cfg)
 
 		free(path);
 		if (!n) {
-			replace_node(t, NULL, nc, p);
+			replace_node(t, NULL, nc, p, false);
 		} else if (!p || reloaded || n->plugin != p ||
 			   node_conf_needs_restart(&n->conf, nc) || n->runner) {
 			if (n->runner) {
@@ -326,7 +359,7 @@ static int apply_config(struct sched_thread *t, struct horus_config *cfg)
 				sched_drop_node(s, n);
 				n = NULL;
 			}
-			replace_node(t, n, nc, p);
+			replace_node(t, n, nc, p, false);
 		} else {
 			uint32_t st = atomic_load(&n->state);
 
@@ -335,7 +368,7 @@ static int apply_config(struct sched_thread *t, struct horus_config *cfg)
 				log_info("node %s: disabled", n->name);
 				sched_stop_node(t, n, NODE_STOPPED);
 			} else if (nc->enabled && (st == NODE_STOPPED || st == NODE_FAILED)) {
-				replace_node(t, n, nc, p);
+				replace_node(t, n, nc, p, false);
 			} else if (n->heap_index != SIZE_MAX) {
 				/* New rate: keep the earlier of the old and the new next tick. */
 				uint64_t next = now_ns() + n->period_ns;
@@ -369,12 +402,7 @@ static int apply_config(struct sched_thread *t, struct horus_config *cfg)
 	}
 	s->cfg = *cfg;
 	s->have_cfg = true;
-	for (size_t i = 0; i < s->n_nodes; i++) {
-		uint32_t st = atomic_load(&s->nodes[i]->state);
-
-		running += st != NODE_STOPPED && st != NODE_FAILED;
-	}
-	return running;
+	return running_nodes(s);
 }
 
 static int node_command(struct sched_thread *t, const char *name, enum sched_node_op op)
@@ -412,7 +440,7 @@ static int node_command(struct sched_thread *t, const char *name, enum sched_nod
 		nc.enabled = true;
 		log_info("node %s: %s by request", n->name,
 			 op == SCHED_NODE_START ? "started" : "restarted");
-		replace_node(t, n, &nc, n->plugin);
+		replace_node(t, n, &nc, n->plugin, true);
 		node_conf_free(&nc);
 		n = sched_find_node(s, name);
 		return n && n->inited ? 0 : -EIO;
@@ -450,14 +478,34 @@ void sched_run_commands(struct sched_thread *t)
 		}
 		switch (c->kind) {
 		case CMD_APPLY:
-			r = apply_config(t, &c->cfg);
+			(void)apply_config(t, &c->cfg);
+			/* Answer once the inits it queued have run, wherever they run. */
+			if (c->done) {
+				struct cmd *b = calloc(1, sizeof(*b));
+
+				if (b) {
+					b->kind = CMD_BARRIER;
+					b->done = c->done;
+					b->userdata = c->userdata;
+					c->done = NULL;
+					sched_queue_cmd(s, b);
+				}
+			}
+			break;
+		case CMD_START: {
+			struct node *n = sched_find_node(s, c->name);
+
+			r = -ENOENT;
+			if (n && n->plugin && !n->inited && !n->runner && n->conf.enabled) {
+				r = sched_start_node(t, n);
+			}
+			break;
+		}
+		case CMD_BARRIER:
+			r = running_nodes(s);
 			break;
 		case CMD_NODE:
 			r = node_command(t, c->name, c->op);
-			break;
-		case CMD_INIT_NODE:
-			sched_add_node(s, c->node);
-			r = sched_start_node(t, c->node);
 			break;
 		case CMD_WATCHDOG:
 			watchdog_command(t, c->name);

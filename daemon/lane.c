@@ -294,7 +294,19 @@ void sched_settle_zombie(struct sched_thread *t, struct node *n)
 	sched_call_enter(t, NULL);
 	node_fini(n);
 	sched_call_leave(t, NULL);
-	(void)s;
+	{
+		struct node *live = sched_find_node(s, n->name);
+
+		if (live && live->stuck_instances) {
+			live->stuck_instances--; /* its successor may be restarted again */
+		}
+	}
+	for (size_t i = 0; i < s->n_zombies; i++) {
+		if (s->zombies[i] == n) {
+			s->zombies[i] = s->zombies[--s->n_zombies];
+			break;
+		}
+	}
 	node_destroy(n);
 }
 

@@ -122,15 +122,26 @@ static const char *host_param(const struct horus_host *host, const char *key)
 	return node_conf_param(&host_node(host)->conf, key);
 }
 
-static int remember(void ***arr, size_t *n, void *h)
+/* Appends handle h of `topic` to a node's arrays. */
+static int remember(void ***arr, char ***names, size_t *n, void *h, const char *topic)
 {
 	void **p = realloc(*arr, (*n + 1) * sizeof(**arr));
+	char **t;
 
 	if (!p) {
 		return -ENOMEM;
 	}
-	p[(*n)++] = h;
 	*arr = p;
+	t = realloc(*names, (*n + 1) * sizeof(**names));
+	if (!t) {
+		return -ENOMEM;
+	}
+	*names = t;
+	t[*n] = strdup(topic);
+	if (!t[*n]) {
+		return -ENOMEM;
+	}
+	p[(*n)++] = h;
 	return 0;
 }
 
@@ -151,7 +162,7 @@ static int host_pub_open(const struct horus_host *host, const char *topic, uint3
 	if (r < 0) {
 		return r;
 	}
-	r = remember((void ***)&n->pubs, &n->n_pubs, pub);
+	r = remember((void ***)&n->pubs, &n->pub_topics, &n->n_pubs, pub, topic);
 	if (r < 0) {
 		horus_pub_close(pub);
 		return r;
@@ -177,7 +188,7 @@ static int host_sub_open(const struct horus_host *host, const char *topic, uint3
 	if (r < 0) {
 		return r;
 	}
-	r = remember((void ***)&n->subs, &n->n_subs, sub);
+	r = remember((void ***)&n->subs, &n->sub_topics, &n->n_subs, sub, topic);
 	if (r < 0) {
 		horus_sub_close(sub);
 		return r;
@@ -424,16 +435,49 @@ void node_fini(struct node *n)
 	}
 	for (size_t i = 0; i < n->n_pubs; i++) {
 		horus_pub_close(n->pubs[i]);
+		free(n->pub_topics[i]);
 	}
 	for (size_t i = 0; i < n->n_subs; i++) {
 		horus_sub_close(n->subs[i]);
+		free(n->sub_topics[i]);
 	}
 	free(n->pubs);
 	free(n->subs);
+	free(n->pub_topics);
+	free(n->sub_topics);
 	n->pubs = NULL;
 	n->subs = NULL;
+	n->pub_topics = NULL;
+	n->sub_topics = NULL;
 	n->n_pubs = 0;
 	n->n_subs = 0;
+}
+
+/* How many of n's own handles are on `topic`. */
+static uint32_t own_handles(const struct node *n, const char *topic)
+{
+	uint32_t k = 0;
+
+	for (size_t i = 0; i < n->n_pubs; i++) {
+		k += strcmp(n->pub_topics[i], topic) == 0;
+	}
+	for (size_t i = 0; i < n->n_subs; i++) {
+		k += strcmp(n->sub_topics[i], topic) == 0;
+	}
+	return k;
+}
+
+void node_remove_own_topics(struct node *n)
+{
+	for (size_t i = 0; i < n->n_pubs + n->n_subs; i++) {
+		const char *topic = i < n->n_pubs ? n->pub_topics[i] : n->sub_topics[i - n->n_pubs];
+		struct horus_topic_info info;
+
+		if (horus_topic_info(n->host.ns, topic, HORUS_KIND_HUB, &info) == 0 &&
+		    info.publishers + info.subscribers <= own_handles(n, topic)) {
+			(void)horus_topic_remove(n->host.ns, topic, HORUS_KIND_HUB);
+		}
+	}
 }
 
 void node_destroy(struct node *n)

@@ -76,6 +76,7 @@ struct node {
 	struct sched_thread *runner; /* the thread inside a call of this node, or NULL */
 	bool zombie;         /* hung and replaced: fini when its call returns, then free */
 	bool stop_on_return; /* hung with on_watchdog = stop: stop when its call returns */
+	uint32_t stuck_instances; /* earlier instances of it abandoned in a hung call */
 	double actual_hz;    /* ticks per second over the watcher's last window */
 	uint64_t rate_prev_ticks;
 
@@ -97,8 +98,10 @@ struct node {
 
 	/* Host-side resources opened for the node, closed at stop. */
 	struct horus_pub **pubs;
+	char **pub_topics;
 	size_t n_pubs;
 	struct horus_sub **subs;
+	char **sub_topics;
 	size_t n_subs;
 
 	struct log_limit miss_limit;
@@ -123,6 +126,12 @@ int node_init(struct node *n);
 /* Calls fini if init succeeded, and closes the node's bus handles. */
 void node_fini(struct node *n);
 void node_destroy(struct node *n);
+
+/*
+ * At shutdown, for a node still stuck in a call: removes the segments of the topics it opened
+ * that nobody but its own handles holds (they cannot be closed under its feet).
+ */
+void node_remove_own_topics(struct node *n);
 
 /* Were the settings that need a re-init (plugin, params) changed from a to b? */
 bool node_conf_needs_restart(const struct node_conf *a, const struct node_conf *b);

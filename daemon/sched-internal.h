@@ -52,16 +52,17 @@ struct sched_thread {
 enum cmd_kind {
 	CMD_APPLY,
 	CMD_NODE,
-	CMD_INIT_NODE, /* init a replacement node made by the watcher */
+	CMD_START,     /* init a listed node, by name: one command per node, so that a hanging
+			* init holds up nothing but itself */
+	CMD_BARRIER,   /* runs `done` once the commands before it are through */
 	CMD_WATCHDOG,  /* a watchdog trip on a node that is not inside a call */
 };
 
 struct cmd {
 	enum cmd_kind kind;
 	struct horus_config cfg; /* CMD_APPLY */
-	char *name;              /* CMD_NODE, CMD_WATCHDOG */
+	char *name;              /* CMD_NODE, CMD_START, CMD_WATCHDOG */
 	enum sched_node_op op;
-	struct node *node;       /* CMD_INIT_NODE */
 	sched_done_fn done;
 	void *userdata;
 	struct cmd *next;
@@ -91,6 +92,8 @@ struct sched {
 
 	struct pool **pools; /* [0] is "default"; never destroyed before the scheduler */
 	size_t n_pools;
+	struct node **zombies;  /* abandoned instances still inside a hung call */
+	size_t n_zombies;
 	struct node **io_ready; /* nodes with resolved jobs to hand over on their thread */
 	size_t n_io_ready;
 	size_t io_ready_cap;

@@ -152,14 +152,32 @@ void sched_destroy(struct sched *s, uint64_t fini_timeout_ns)
 		usleep(1000);
 	}
 
+	/* Nodes stuck for good: their handles cannot be closed under them, but the topics only
+	 * they hold need not outlive the daemon. */
+	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < s->n_nodes; i++) {
-		if (!s->nodes[i]->runner) {
-			node_destroy(s->nodes[i]);
+		if (s->nodes[i]->runner) {
+			node_remove_own_topics(s->nodes[i]);
 		}
+	}
+	for (size_t i = 0; i < s->n_zombies; i++) {
+		node_remove_own_topics(s->zombies[i]);
+	}
+	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; i < s->n_pools; i++) {
+		pool_destroy(s->pools[i], 1000ull * 1000 * 1000);
+	}
+	if (s->n_retired) {
+		/* A thread is still inside plugin code and may come back to any of this: leave
+		 * it all to the process's exit. */
+		return;
+	}
+	for (size_t i = 0; i < s->n_nodes; i++) {
+		node_destroy(s->nodes[i]);
 	}
 	free(s->nodes);
 	for (size_t i = 0; i < s->n_plugins; i++) {
-		if (s->plugins[i]->refs == 0 && s->n_retired == 0) {
+		if (s->plugins[i]->refs == 0) {
 			plugin_unload(s->plugins[i]);
 		}
 	}
@@ -168,14 +186,9 @@ void sched_destroy(struct sched *s, uint64_t fini_timeout_ns)
 		config_free(&s->cfg);
 	}
 	node_set_topics(NULL);
-	for (size_t i = 0; i < s->n_pools; i++) {
-		pool_destroy(s->pools[i], 1000ull * 1000 * 1000);
-	}
 	free(s->pools);
 	free(s->io_ready);
-	/* The lock and retired threads stay valid if a stuck thread still runs: leak them. */
-	if (s->n_retired == 0) {
-		pthread_mutex_destroy(&s->lock);
-		free(s);
-	}
+	free(s->zombies);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
 }

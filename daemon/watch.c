@@ -67,22 +67,39 @@ static void node_hung(struct sched *s, struct node *n, uint64_t now)
 		n->stop_on_return = true; /* listed as hung until then */
 		return;
 	}
-	/* Restart: abandon the instance (its call finishes, if ever, on the retired thread) and
-	 * start a fresh one on the active thread. */
+	if (n->stuck_instances) {
+		/* An earlier instance is still stuck too: one more would only pile up threads.
+		 * This one stays listed as hung until a call returns. */
+		log_err("node %s: not restarted again while an earlier instance is still stuck",
+			n->name);
+		return;
+	}
+	/* Restart: abandon the instance (its call finishes, if ever, on its own thread) and
+	 * start a fresh one, listed at once, initialised by the active lane. */
 	fresh = node_create(&n->conf, n->plugin, s->ns);
 	c = calloc(1, sizeof(*c));
-	if (!fresh || !c) {
+	if (!fresh || !c || !(c->name = strdup(n->name))) {
 		node_destroy(fresh);
 		free(c);
 		return;
 	}
 	n->zombie = true;
 	sched_drop_node(s, n);
+	{
+		struct node **z = realloc(s->zombies, (s->n_zombies + 1) * sizeof(*z));
+
+		if (z) {
+			s->zombies = z;
+			s->zombies[s->n_zombies++] = n;
+		}
+	}
 	fresh->pool = n->pool;
 	fresh->c = n->c;
+	fresh->stuck_instances = 1;
 	atomic_fetch_add(&fresh->c.restarts, 1);
-	c->kind = CMD_INIT_NODE;
-	c->node = fresh;
+	atomic_store(&fresh->state, NODE_STOPPED); /* until its init has run */
+	sched_add_node(s, fresh);
+	c->kind = CMD_START;
 	sched_queue_cmd(s, c);
 }
 

@@ -68,6 +68,25 @@ HORUS_EXPORT int horus_topic_info(const char *ns, const char *topic, enum horus_
 	return 0;
 }
 
+HORUS_EXPORT int horus_topic_remove(const char *ns, const char *topic, enum horus_kind kind)
+{
+	char nsbuf[HORUS_NAMESPACE_MAX + 1], name[SHM_NAME_MAX];
+	int r;
+
+	if (!topic) {
+		return -EINVAL;
+	}
+	r = horus_namespace(ns, nsbuf);
+	if (r < 0) {
+		return r;
+	}
+	r = shm_make_name(name, sizeof(name), nsbuf, kind, topic);
+	if (r < 0) {
+		return r;
+	}
+	return shm_unlink(name) < 0 ? -errno : 0;
+}
+
 /* Opens /dev/shm entry `file` (a bare name) read-write; -errno. */
 static int open_entry(const char *file)
 {

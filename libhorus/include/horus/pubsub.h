@@ -224,6 +224,13 @@ int horus_topic_list(const char *ns, int (*cb)(const struct horus_topic_info *in
  */
 int horus_clean(const char *ns);
 
+/*
+ * Removes the topic's segment name now, whoever holds it: processes that have it open keep
+ * their mapping, but nobody new finds it. For a daemon leaving topics that only its own stuck
+ * threads still hold; horus_clean() is the safe way otherwise. -ENOENT if there is none.
+ */
+int horus_topic_remove(const char *ns, const char *topic, enum horus_kind kind);
+
 /* 0 if topic is a valid topic name, else -EINVAL. */
 int horus_topic_check(const char *topic);
 
