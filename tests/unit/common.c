@@ -215,6 +215,24 @@ uint64_t t_rand(uint64_t *state)
 	return x * UINT64_C(0x2545f4914f6cdd1d);
 }
 
+/*
+ * FNV-1a over 64-bit words (then the tail bytes): as good at catching a torn copy as the byte
+ * version, and fast enough that writers and readers spend their time in the bus, where the
+ * races are, rather than in hashing.
+ */
+static uint64_t hash_words(const uint8_t *p, size_t n, uint64_t h)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * UINT64_C(0x100000001b3);
+	}
+	return t_fnv1a(p + i, n - i, h);
+}
+
 static uint64_t msg_hash(const struct t_msg *m, const uint8_t *payload, size_t n)
 {
 	uint64_t h = UINT64_C(0xcbf29ce484222325);
@@ -223,7 +241,7 @@ static uint64_t msg_hash(const struct t_msg *m, const uint8_t *payload, size_t n
 	h = t_fnv1a(&m->len, sizeof(m->len), h);
 	h = t_fnv1a(&m->count, sizeof(m->count), h);
 	h = t_fnv1a(&m->stamp_ns, sizeof(m->stamp_ns), h);
-	return t_fnv1a(payload, n, h);
+	return hash_words(payload, n, h);
 }
 
 void t_msg_fill(void *buf, uint32_t len, uint32_t writer, uint64_t count, uint64_t stamp_ns)
@@ -231,11 +249,17 @@ void t_msg_fill(void *buf, uint32_t len, uint32_t writer, uint64_t count, uint64
 	struct t_msg m = { .writer = writer, .len = len, .count = count, .stamp_ns = stamp_ns };
 	uint8_t *payload = (uint8_t *)buf + sizeof(m);
 	uint64_t seed = ((uint64_t)writer << 40) ^ count ^ UINT64_C(0x5bd1e995);
+	size_t n = len - sizeof(m), i = 0;
 
-	for (size_t i = 0; i < len - sizeof(m); i++) {
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w = t_rand(&seed);
+
+		memcpy(payload + i, &w, 8);
+	}
+	for (; i < n; i++) {
 		payload[i] = (uint8_t)(t_rand(&seed) >> 56);
 	}
-	m.hash = msg_hash(&m, payload, len - sizeof(m));
+	m.hash = msg_hash(&m, payload, n);
 	memcpy(buf, &m, sizeof(m));
 }
 
