@@ -9,6 +9,7 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -939,6 +940,44 @@ START_TEST(kill_after_commit)
 }
 END_TEST
 
+/*
+ * A process killed while it claims a participant entry (shm_part_claim): it holds the entry's
+ * lock and has stored its role, but not yet counted itself in `publishers`. Reclaiming that
+ * entry must not take a live publisher off the count.
+ */
+static int claim_entry_and_die(void *arg)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1 };
+	struct t_seg m;
+
+	(void)arg;
+	t_seg_map(&m, HORUS_KIND_HUB, "entry");
+	/* shm_part_claim(), step by step: the first entry whose lock is free is ours... */
+	for (uint32_t i = 0; i < SHM_PARTICIPANTS; i++) {
+		fl.l_start = SHM_LOCK_PART(i);
+		if (fcntl(m.fd, F_OFD_SETLK, &fl) == 0) {
+			atomic_store(&m.hdr->parts[i].pid, getpid());
+			atomic_store(&m.hdr->parts[i].role, SHM_ROLE_PUB);
+			raise(SIGKILL); /* ...killed before `publishers` is incremented */
+		}
+	}
+	return 2;
+}
+
+START_TEST(kill_during_claim)
+{
+	struct horus_pub *pub;
+
+	ck_assert_int_eq(horus_pub_open(t_ns, "entry", &loan_opts, &pub), 0);
+	ck_assert_uint_eq(info_of(HORUS_KIND_HUB, "entry").publishers, 1);
+	ck_assert_int_eq(t_child_wait(spawn(claim_entry_and_die, NULL), 10000), 128 + SIGKILL);
+	ck_assert_msg(info_of(HORUS_KIND_HUB, "entry").publishers == 1,
+		      "a live publisher is no longer counted");
+	horus_pub_close(pub);
+	ck_assert_uint_eq(info_of(HORUS_KIND_HUB, "entry").publishers, 0);
+}
+END_TEST
+
 /* ---- dead Link ends are replaced ---------------------------------------------------------- */
 
 static const struct horus_topic_opts small_link = { .capacity = 8, .max_msg = 64 };
@@ -1217,6 +1256,7 @@ int main(void)
 	tcase_add_test(t_tcase(s, "kill_loaned_reader_skips", 20), kill_loaned_reader_skips);
 	tcase_add_test(t_tcase(s, "kill_after_claim", 20), kill_after_claim);
 	tcase_add_test(t_tcase(s, "kill_after_commit", 20), kill_after_commit);
+	tcase_add_test(t_tcase(s, "kill_during_claim", 20), kill_during_claim);
 	tcase_add_test(t_tcase(s, "kill_link_producer", 20), kill_link_producer);
 	tcase_add_test(t_tcase(s, "kill_link_producer_mid_send", 20), kill_link_producer_mid_send);
 	tcase_add_test(t_tcase(s, "kill_link_consumer", 20), kill_link_consumer);
