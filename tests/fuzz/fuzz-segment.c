@@ -28,7 +28,7 @@
  * A few writer situations wait on the clock by design (a live writer holding the slot being
  * lapped: up to HUB_LAP_WAIT_NS); the script skips those, since a fuzzer cannot tell slow from
  * stuck. Known bugs that would hang the target are skipped too unless HORUS_FUZZ_KNOWN=1, so that
- * fuzzing can go on past them; see claim_fate() below and tests/fuzz/README.md.
+ * fuzzing can go on past them; see the KNOWN BUG notes below and tests/fuzz/README.md.
  */
 
 #include <errno.h>
@@ -169,68 +169,38 @@ static void touch(const void *p, size_t len)
 	(void)sum;
 }
 
-enum claim_fate {
-	CLAIM_OK,
-	CLAIM_WAITS,	 /* by design: a live writer (or our own loan) holds the slot */
-	CLAIM_BUG_OWNER, /* known bug 1 */
-	CLAIM_BUG_LAPS,	 /* known bug 2 */
-};
-
 /*
- * Walks the slots the way hub_claim() will, without writing anything, to tell what it will do.
+ * Would hub_claim() wait on the clock? A slot still BUSY for an older sequence is held by a
+ * writer a lap behind; if that writer is alive (or is us, with an open loan), the claim waits up
+ * to HUB_LAP_WAIT_NS by design before it gives up: correct, but too slow to fuzz (a script of
+ * such claims would take seconds). Any such slot anywhere in the ring counts: an over-estimate
+ * that does not depend on how the claim walks the ring.
  *
- * A slot still BUSY for an older sequence is held by a writer a lap behind. If that writer is
- * alive (or is us, with an open loan), the claim waits up to HUB_LAP_WAIT_NS by design before it
- * gives up: correct, but too slow to fuzz.
- *
- * KNOWN BUG 1 (shm/hub.c, hub_claim(), the "owner != me && !shm_part_alive()" branch): if the
- * dead owner's participant entry does not say SHM_ROLE_PUB, shm_part_reap() does not turn the
- * slot into a hole (part_cleanup() does that for hub publishers only, and returns at once for
- * role NONE). The stamp stays BUSY, the same branch is taken again and again, and the
- * HUB_LAP_WAIT_NS give-up branch, an else-if behind it, is never reached: the publisher spins
- * forever.
- *
- * KNOWN BUG 2 (shm/hub.c, hub_claim(), the "lapped while we were preempted" branch): a stamp
- * carrying a sequence ahead of the one claimed makes the claim drop its sequence and fetch_add a
- * new one. When every slot carries a sequence far ahead of head, the claim walks head forward one
- * sequence at a time until it passes them: up to 2^56 iterations, a publisher wedged for good.
+ * (Two hangs of the claim on corrupt stamps were found here and fixed in 0f4187a: a BUSY slot of
+ * a dead owner whose participant entry was not a publisher, and slots stamped far ahead of head.
+ * Their inputs stay in the corpus as seed-fixed-hang-claim-*.)
  */
-static enum claim_fate claim_fate(struct ctx *x)
+static bool claim_would_wait(struct ctx *x)
 {
-	uint64_t seq = atomic_load(&x->seg.hdr->head);
-
-	/* Past a few laps the walk is a known-bug 2 hang in the making. */
-	for (uint32_t steps = 0; steps < 4 * x->seg.capacity + 4; steps++, seq++) {
-		uint64_t st = atomic_load(&shm_slot_at(&x->seg, seq)->stamp);
+	for (uint32_t s = 0; s < x->seg.capacity; s++) {
+		uint64_t st = atomic_load(&shm_slot_at(&x->seg, s)->stamp);
 		uint32_t owner = stamp_owner(st);
 
-		if (stamp_seq1(st) >= seq + 1) {
-			continue; /* lapped: the claim takes the next sequence */
+		if ((st & STAMP_BUSY) && ((int)owner == x->seg.part || is_live(x, owner))) {
+			return true;
 		}
-		if (!(st & STAMP_BUSY)) {
-			return CLAIM_OK;
-		}
-		if ((int)owner == x->seg.part || is_live(x, owner)) {
-			return CLAIM_WAITS;
-		}
-		if (atomic_load(&x->seg.hdr->parts[owner].role) != SHM_ROLE_PUB) {
-			return CLAIM_BUG_OWNER;
-		}
-		return CLAIM_OK; /* reaping the dead publisher frees the slot */
 	}
-	return CLAIM_BUG_LAPS;
+	return false;
 }
 
 static void op_hub_publish(struct ctx *x, uint32_t len, unsigned flags)
 {
 	struct hub_loan loan;
-	enum claim_fate fate;
 
 	if (x->seg.part < 0) {
 		return; /* the library publishes only through a claimed participant */
 	}
-	fate = claim_fate(x);
-	if (fate == CLAIM_WAITS || (fate != CLAIM_OK && !known_bugs_enabled)) {
+	if (claim_would_wait(x)) {
 		return;
 	}
 	len %= x->seg.max_msg + 2; /* now and then one too many: -EMSGSIZE */
@@ -251,7 +221,7 @@ static void op_hub_publish(struct ctx *x, uint32_t len, unsigned flags)
 }
 
 /*
- * KNOWN BUG 3 (shm/hub.c hub_read() memcpy, shm/link.c link_recv() and link_send() memcpy):
+ * KNOWN BUG 3 (shm/hub.c hub_read() memcpy, shm/link_ring.c link_recv() and link_send() memcpy):
  * horus_sub_read(), horus_link_recv() and horus_link_send() accept a NULL buffer with size 0, and
  * pass it on to memcpy() for a 0-byte message: undefined behaviour (memcpy's pointers are
  * declared nonnull; UBSan reports it, and a compiler may assume the pointer non-NULL after it).
@@ -265,11 +235,11 @@ static void *caller_buf(size_t size)
 /*
  * KNOWN BUG 4 (shm/hub.c hub_next(), the "overwritten" branch): `to = v - seg->capacity`
  * underflows when a slot's stamp carries a sequence v - 1 smaller than capacity - 1 that does not
- * belong in that slot. The reader jumps to 2^64 - 1 - k with an enormous lost count; when it lands
- * on 2^64 - 1 exactly (v == capacity - 1, reader at 0), r + 1 wraps to 0, the "corrupt stamp: still
- * make progress" fallback `to = r + 1` sends it back to 0, and hub_read(), hub_next_len() and
- * hub_take() loop forever between the two. Only stamps of the first lap can do it, and a
- * well-formed one there (slot s holding sequence s) never does.
+ * belong in that slot (and that head has passed, since 0f4187a). The reader jumps to 2^64 - 1 - k
+ * with an enormous lost count; when it lands on 2^64 - 1 exactly (v == capacity - 1, reader at 0),
+ * r + 1 wraps to 0, the "corrupt stamp: still make progress" fallback `to = r + 1` sends it back to
+ * 0, and hub_read(), hub_next_len() and hub_take() loop forever between the two. Only stamps of
+ * the first lap can do it, and a well-formed one there (slot s holding sequence s) never does.
  */
 static bool known_bug_reader_wrap(struct ctx *x)
 {

@@ -394,7 +394,10 @@ static void hub_seeds(void)
 	seg_remove(&pub);
 }
 
-/* Reproducers of the hub_claim() hangs described in fuzz-segment.c (claim_fate()). */
+/*
+ * Reproducers of the bugs described in fuzz-segment.c and README.md: known-* while a bug is there,
+ * fixed-* once it is gone (then a plain regression test).
+ */
 static void known_bug_seeds(void)
 {
 	struct shm_seg seg;
@@ -409,7 +412,7 @@ static void known_bug_seeds(void)
 	op2(&s, OP_STAMP_RAW, 0, 1, (5u << STAMP_OWNER_SHIFT) | STAMP_BUSY, 8);
 	op1(&s, OP_PART_CLAIM, 0, 1);
 	op2(&s, OP_HUB_PUBLISH, 8, 2, 0, 1);
-	write_seed("fuzz-segment", "known-hang-claim-owner-none", &img, &s);
+	write_seed("fuzz-segment", "fixed-hang-claim-owner-none", &img, &s);
 	free(s.p);
 
 	/* 2: both slots stamped 2^40 sequences ahead of head. */
@@ -419,7 +422,7 @@ static void known_bug_seeds(void)
 	op2(&s, OP_STAMP_RAW, 1, 1, UINT64_C(1) << (40 + STAMP_SEQ_SHIFT), 8);
 	op1(&s, OP_PART_CLAIM, 0, 1);
 	op2(&s, OP_HUB_PUBLISH, 8, 2, 0, 1);
-	write_seed("fuzz-segment", "known-hang-claim-far-lap", &img, &s);
+	write_seed("fuzz-segment", "fixed-hang-claim-far-lap", &img, &s);
 	free(s.p);
 	free(img.p);
 
@@ -432,7 +435,17 @@ static void known_bug_seeds(void)
 	op2(&s, OP_STAMP_RAW, 0, 1, UINT64_C(3) << STAMP_SEQ_SHIFT, 8);
 	op2(&s, OP_STAMP_RAW, 3, 1, UINT64_C(1) << STAMP_SEQ_SHIFT, 8);
 	op2(&s, OP_HUB_READ, 16, 2, 0, 1);
-	write_seed("fuzz-segment", "known-hang-read-stamp-wrap", &img, &s);
+	write_seed("fuzz-segment", "fixed-hang-read-stamp-wrap", &img, &s);
+	free(s.p);
+
+	/* 4 again, with head past the stamps' sequences so that they look claimed. */
+	s = (struct buf){ 0 };
+	cfg(&s, CFG_KIND_HUB, 0, 0);
+	op2(&s, OP_COUNTER, 0, 1, 10, 8);
+	op2(&s, OP_STAMP_RAW, 0, 1, UINT64_C(3) << STAMP_SEQ_SHIFT, 8);
+	op2(&s, OP_STAMP_RAW, 3, 1, UINT64_C(1) << STAMP_SEQ_SHIFT, 8);
+	op2(&s, OP_HUB_READ, 16, 2, 0, 1);
+	write_seed("fuzz-segment", "known-hang-read-stamp-wrap-head", &img, &s);
 	free(s.p);
 	free(img.p);
 

@@ -7,9 +7,11 @@
 #   tests/fuzz/run-fuzz.sh --regen           rewrite the seeds (corpus/*/seed-*) from real segments
 #   tests/fuzz/run-fuzz.sh --known           replay the known-bug inputs with the guards off
 #   tests/fuzz/run-fuzz.sh --race [SECONDS]  run the attach double-fetch reproducer
+#   tests/fuzz/run-fuzz.sh --truncate        run the truncated-segment (SIGBUS) reproducer
 #
 # Environment: FUZZ_BUILD (build dir, default build-fuzz), FUZZ_JOBS (parallel fuzzing processes
-# per target, default 1), CC (default clang). New inputs found go to $FUZZ_BUILD/corpus/TARGET and
+# per target, default 1), FUZZ_FLAGS (more libFuzzer flags, e.g. -use_value_profile=1), CC
+# (default clang). New inputs found go to $FUZZ_BUILD/corpus/TARGET and
 # crash/timeout reproducers to $FUZZ_BUILD/artifacts/; nothing in the tree is touched except by
 # --regen. Minimise a finding with: $FUZZ_BUILD/tests/fuzz/TARGET -minimize_crash=1 FILE
 set -eu
@@ -35,7 +37,7 @@ fi
 # Only what fuzzing needs: libhorus.so itself cannot link (-z defs) with clang's static sanitizer
 # runtimes, and the fuzz targets link shm_lib directly.
 ninja -C "$build" tests/fuzz/fuzz-segment tests/fuzz/fuzz-names tests/fuzz/fuzz-gen-corpus \
-	tests/fuzz/fuzz-race-geometry >/dev/null
+	tests/fuzz/fuzz-race-geometry tests/fuzz/fuzz-repro-truncate >/dev/null
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
@@ -47,6 +49,9 @@ case "${1:-}" in
 	;;
 --race)
 	exec "$build/tests/fuzz/fuzz-race-geometry" "${2:-10}"
+	;;
+--truncate)
+	exec "$build/tests/fuzz/fuzz-repro-truncate"
 	;;
 --known)
 	mkdir -p "$build/artifacts"
@@ -78,6 +83,7 @@ for t in $targets; do
 	if [ -f "tests/fuzz/$t.dict" ]; then
 		extra="-dict=$(pwd)/tests/fuzz/$t.dict"
 	fi
+	extra="$extra ${FUZZ_FLAGS:-}"
 	if [ "$jobs" -gt 1 ]; then
 		# libFuzzer writes one fuzz-N.log per job into the current directory.
 		extra="$extra -jobs=$jobs -workers=$jobs"
