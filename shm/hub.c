@@ -101,6 +101,10 @@ int hub_claim(struct shm_seg *seg, uint32_t me, uint32_t len, struct hub_loan *r
 								  memory_order_relaxed)) {
 				uint64_t holes = holes_behind(cur, seq, seg->capacity);
 
+				if (cur & STAMP_BUSY) {
+					hub_uncount(seg, slot); /* a dead writer's, mid-commit */
+				}
+				atomic_store_explicit(&slot->counted, 0, memory_order_relaxed);
 				/* Seqlock writer: the busy stamp is visible before any data. */
 				atomic_thread_fence(memory_order_release);
 				atomic_store_explicit(&slot->len, len, memory_order_relaxed);
@@ -120,6 +124,18 @@ int hub_claim(struct shm_seg *seg, uint32_t me, uint32_t len, struct hub_loan *r
 	}
 }
 
+void hub_uncount(struct shm_seg *seg, struct shm_slot *slot)
+{
+	struct shm_header *h = seg->hdr;
+
+	if (atomic_exchange_explicit(&slot->counted, 0, memory_order_relaxed)) {
+		atomic_fetch_sub_explicit(&h->messages, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&h->bytes,
+					  atomic_load_explicit(&slot->len, memory_order_relaxed),
+					  memory_order_relaxed);
+	}
+}
+
 static void wake_readers(struct shm_header *h)
 {
 	shm_wake(&h->data_futex, &h->data_waiters);
@@ -131,14 +147,21 @@ void hub_commit(struct shm_seg *seg, const struct hub_loan *loan)
 	uint64_t done = loan->busy & ~(STAMP_BUSY | (STAMP_OWNER_MASK << STAMP_OWNER_SHIFT));
 	uint64_t expect = loan->busy;
 
+	/*
+	 * Counted before the commit, and the slot marked as counted: a writer killed between
+	 * the two leaves a busy slot that whoever reclaims it uncounts (hub_uncount), so that
+	 * messages + holes stays exact across any crash.
+	 */
+	atomic_store_explicit(&loan->slot->counted, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->messages, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->bytes, loan->len, memory_order_relaxed);
 	/* CAS, not store: if we were declared dead and the slot was turned into a hole, or taken,
 	 * we must not overwrite that decision. */
 	if (!atomic_compare_exchange_strong_explicit(&loan->slot->stamp, &expect, done,
 						     memory_order_release, memory_order_relaxed)) {
+		hub_uncount(seg, loan->slot);
 		return;
 	}
-	atomic_fetch_add_explicit(&h->messages, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&h->bytes, loan->len, memory_order_relaxed);
 	wake_readers(h);
 }
 
@@ -358,9 +381,17 @@ int hub_read(struct shm_seg *seg, struct hub_reader *rd, void *buf, size_t cap, 
 			if (atomic_load_explicit(&slot->stamp, memory_order_relaxed) != st) {
 				continue; /* overwritten meanwhile: the length was not this message's */
 			}
-			return len > seg->max_msg ? -EPROTO : -EMSGSIZE;
+			if (len <= seg->max_msg) {
+				return -EMSGSIZE;
+			}
+			/* A length no writer could have set: a corrupt slot. Lose it, go on. */
+			lose(seg, rd, 1);
+			rd->next++;
+			continue;
 		}
-		memcpy(buf, shm_slot_data(slot), len);
+		if (len) {
+			memcpy(buf, shm_slot_data(slot), len);
+		}
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&slot->stamp, memory_order_relaxed) != st) {
 			continue; /* torn: hub_next() now sees the overwrite and counts it */
@@ -386,7 +417,12 @@ int hub_next_len(struct shm_seg *seg, struct hub_reader *rd)
 		if (atomic_load_explicit(&slot->stamp, memory_order_relaxed) != st) {
 			continue;
 		}
-		return len > seg->max_msg ? -EPROTO : (int)len;
+		if (len > seg->max_msg) {
+			lose(seg, rd, 1); /* a corrupt slot, as in hub_read() */
+			rd->next++;
+			continue;
+		}
+		return (int)len;
 	}
 }
 
@@ -405,10 +441,11 @@ int hub_take(struct shm_seg *seg, struct hub_reader *rd, const void **ret_data, 
 		len = atomic_load_explicit(&slot->len, memory_order_relaxed);
 		if (len > seg->max_msg) {
 			atomic_thread_fence(memory_order_acquire);
-			if (atomic_load_explicit(&slot->stamp, memory_order_relaxed) != st) {
-				continue;
+			if (atomic_load_explicit(&slot->stamp, memory_order_relaxed) == st) {
+				lose(seg, rd, 1); /* a corrupt slot, as in hub_read() */
+				rd->next++;
 			}
-			return -EPROTO;
+			continue;
 		}
 		*ret_data = shm_slot_data(slot);
 		*ret_len = len;

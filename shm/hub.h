@@ -43,6 +43,8 @@ struct hub_loan {
 int hub_claim(struct shm_seg *seg, uint32_t me, uint32_t len, struct hub_loan *ret);
 void hub_commit(struct shm_seg *seg, const struct hub_loan *loan);
 void hub_discard(struct shm_seg *seg, const struct hub_loan *loan);
+/* Takes back the message count of a slot whose writer counted it but never committed it. */
+void hub_uncount(struct shm_seg *seg, struct shm_slot *slot);
 /* Finds our open loan whose payload is at buf; -EINVAL if there is none. */
 int hub_loan_find(struct shm_seg *seg, uint32_t me, const void *buf, struct hub_loan *ret);
 

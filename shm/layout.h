@@ -99,7 +99,7 @@ struct shm_header {
 struct shm_slot {
 	_Atomic uint64_t stamp;
 	_Atomic uint32_t len;
-	uint32_t reserved;
+	_Atomic uint32_t counted; /* hub: the writer has added this message to `messages` */
 	/* payload follows */
 };
 

@@ -17,11 +17,16 @@ int link_producer_init(struct shm_seg *seg, struct link_end *end)
 	uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
 	uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
 
-	if (head < tail || head - tail > seg->capacity) {
+	/* A producer that died between publishing a slot and advancing head left that slot
+	 * committed, and the consumer may have read it already (tail = head + 1): continue
+	 * after every committed slot, or its message would be overwritten unseen. */
+	if ((head >= tail && head - tail > seg->capacity) ||
+	    (head < tail && tail - head > seg->capacity)) {
 		return -EPROTO;
 	}
-	/* A producer that died between publishing a slot and advancing head left that slot
-	 * committed: continue after it, or its message would be overwritten unseen. */
+	if (head < tail) {
+		head = tail;
+	}
 	while (head - tail < seg->capacity &&
 	       atomic_load_explicit(&shm_slot_at(seg, head)->stamp, memory_order_acquire) ==
 		       committed(head)) {
@@ -39,7 +44,9 @@ int link_consumer_init(struct shm_seg *seg, struct link_end *end)
 	uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
 	uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
 
-	if (head < tail || head - tail > seg->capacity) {
+	/* head may trail tail by the message of a producer that died mid-send. */
+	if ((head >= tail && head - tail > seg->capacity) ||
+	    (head < tail && tail - head > seg->capacity)) {
 		return -EPROTO;
 	}
 	end->pos = tail;
@@ -91,7 +98,9 @@ int link_send(struct shm_seg *seg, struct link_end *end, const void *data, size_
 		return r;
 	}
 	slot = shm_slot_at(seg, end->pos);
-	memcpy(shm_slot_data(slot), data, len);
+	if (len) {
+		memcpy(shm_slot_data(slot), data, len);
+	}
 	publish(seg, end, slot, len);
 	return 0;
 }
@@ -139,7 +148,9 @@ int link_recv(struct shm_seg *seg, struct link_end *end, void *buf, size_t cap)
 	if (len > cap) {
 		return -EMSGSIZE;
 	}
-	memcpy(buf, shm_slot_data(slot), len);
+	if (len) {
+		memcpy(buf, shm_slot_data(slot), len);
+	}
 	end->pos++;
 	atomic_store_explicit(&h->tail, end->pos, memory_order_release);
 	shm_wake(&h->space_futex, &h->space_waiters);

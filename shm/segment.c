@@ -19,6 +19,7 @@
 
 #include <horus/pubsub.h>
 
+#include "hub.h"
 #include "segment.h"
 
 /* How long an opener waits for a concurrent creator to finish before calling it dead. */
@@ -462,6 +463,7 @@ static void part_cleanup(struct shm_seg *seg, uint32_t i)
 				if (atomic_compare_exchange_strong_explicit(&slot->stamp, &st, hole,
 									    memory_order_release,
 									    memory_order_relaxed)) {
+					hub_uncount(seg, slot);
 					atomic_fetch_add_explicit(&h->holes, 1, memory_order_relaxed);
 				}
 			}
@@ -539,6 +541,19 @@ void shm_part_reap(struct shm_seg *seg, uint32_t i)
 		part_cleanup(seg, i);
 		shm_lock_release(seg->fd, SHM_LOCK_PART(i), 1);
 	}
+}
+
+uint32_t shm_count_live(const struct shm_seg *seg, uint32_t role)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < SHM_PARTICIPANTS; i++) {
+		if (atomic_load_explicit(&seg->hdr->parts[i].role, memory_order_acquire) == role &&
+		    shm_part_alive(seg, i)) {
+			n++;
+		}
+	}
+	return n;
 }
 
 void shm_reap_all(struct shm_seg *seg)

@@ -90,6 +90,8 @@ void shm_part_release(struct shm_seg *seg);
 bool shm_part_alive(const struct shm_seg *seg, uint32_t i);
 /* If participant i is dead, reclaims what it left (busy hub slots become holes). */
 void shm_part_reap(struct shm_seg *seg, uint32_t i);
+/* Live participants with `role` (one lock test per entry with that role). */
+uint32_t shm_count_live(const struct shm_seg *seg, uint32_t role);
 /* Reaps every dead participant. */
 void shm_reap_all(struct shm_seg *seg);
 

@@ -15,8 +15,11 @@ HORUS_EXPORT int horus_namespace(const char *ns, char buf[HORUS_NAMESPACE_MAX + 
 	}
 	if (!ns) {
 		ns = getenv("HORUS_NAMESPACE");
+		if (ns && !*ns) {
+			ns = NULL; /* an empty variable is as good as none */
+		}
 	}
-	if (!ns || !*ns) {
+	if (!ns) {
 		ns = "default";
 	}
 	if (!shm_valid_namespace(ns)) {

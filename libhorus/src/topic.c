@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "libhorus.h"
@@ -24,10 +25,12 @@ static void fill_info(struct shm_seg *seg, struct horus_topic_info *info)
 	info->creator_pid = h->creator_pid;
 	info->messages = atomic_load_explicit(&h->messages, memory_order_relaxed);
 	info->bytes = atomic_load_explicit(&h->bytes, memory_order_relaxed);
+	shm_reap_all(seg); /* dead participants' leftovers, sleeper counts included */
 	if (seg->kind == HORUS_KIND_HUB) {
-		shm_reap_all(seg);
-		info->publishers = atomic_load_explicit(&h->publishers, memory_order_relaxed);
-		info->subscribers = atomic_load_explicit(&h->subscribers, memory_order_relaxed);
+		/* Counted from the participants themselves: the header's counters are hints that a
+		 * crash between two stores can leave one off. */
+		info->publishers = shm_count_live(seg, SHM_ROLE_PUB);
+		info->subscribers = shm_count_live(seg, SHM_ROLE_SUB);
 		info->lost = atomic_load_explicit(&h->lost, memory_order_relaxed);
 		info->holes = atomic_load_explicit(&h->holes, memory_order_relaxed);
 		info->sequences = atomic_load_explicit(&h->head, memory_order_relaxed);
@@ -200,8 +203,15 @@ static int clean_one(const char *file, void *userdata)
 	 * hold it (attachers re-check the name after locking, and start over if it is gone).
 	 */
 	if (shm_lock_try(fd, 0, (off_t)sizeof(struct shm_header)) == 0) {
+		char path[sizeof(SHM_DIR) + SHM_NAME_MAX + 1];
+		struct stat a, b;
+
+		/* Unlink only if the name still leads to the file we locked: another cleaner may
+		 * have removed it meanwhile, and a creator made a new one under the same name. */
 		snprintf(name, sizeof(name), "/%s", file);
-		if (shm_unlink(name) == 0) {
+		snprintf(path, sizeof(path), SHM_DIR "/%s", file);
+		if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
+		    a.st_dev == b.st_dev && shm_unlink(name) == 0) {
 			removed = 1;
 		}
 	}

@@ -331,27 +331,34 @@ START_TEST(bad_slot_len)
 
 	ck_assert_int_eq(horus_sub_open(t_ns, "len", &page, 0, &sub), 0);
 	ck_assert_int_eq(horus_pub_open(t_ns, "len", &page, &pub), 0);
-	publish(pub, 0, 100);
 	t_seg_map(&m, HORUS_KIND_HUB, "len");
+	/* A length no writer could have set: that message is lost (counted), never returned,
+	 * and the subscriber is not stuck on it. Every way of reading agrees. */
 	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
-		atomic_store(&t_seg_slot(&m, 0)->len, lens[i]);
-		ck_assert_int_eq(horus_sub_read(sub, buf, sizeof(buf), &mi), -EPROTO);
-		ck_assert_int_eq(horus_sub_read(sub, buf, SIZE_MAX, &mi), -EPROTO);
-		ck_assert_int_eq(horus_sub_next_len(sub), -EPROTO);
-		ck_assert_int_eq(horus_sub_take(sub, &s), -EPROTO);
-	}
-	/* Publishers overwrite the bad slot in time; the subscriber then carries on. */
-	for (uint64_t i = 1; i <= page.capacity; i++) {
 		publish(pub, i, 100);
+		atomic_store(&t_seg_slot(&m, i)->len, lens[i]);
+		switch (i % 3) {
+		case 0:
+			ck_assert_int_eq(horus_sub_read(sub, buf, sizeof(buf), &mi), -EAGAIN);
+			break;
+		case 1:
+			ck_assert_int_eq(horus_sub_next_len(sub), -EAGAIN);
+			break;
+		default:
+			ck_assert_int_eq(horus_sub_take(sub, &s), -EAGAIN);
+			break;
+		}
+		ck_assert_uint_eq(horus_sub_lost(sub), i + 1);
 	}
-	ck_assert_int_eq(horus_sub_read(sub, buf, sizeof(buf), &mi), 100);
-	ck_assert_uint_eq(mi.seq, 1);
-	ck_assert_uint_eq(mi.lost, 1);
+	publish(pub, 4, 100);
+	ck_assert_int_eq(horus_sub_read(sub, buf, SIZE_MAX, &mi), 100);
+	ck_assert_uint_eq(mi.seq, 4);
+	ck_assert_uint_eq(mi.lost, 4);
 	t_seg_unmap(&m);
 	horus_pub_close(pub);
 	horus_sub_close(sub);
 
-	/* Link: the same. */
+	/* Link: nothing may be skipped silently there; the bad slot is refused each time. */
 	ck_assert_int_eq(horus_link_open(t_ns, "len", HORUS_LINK_PRODUCER, &page, &p), 0);
 	ck_assert_int_eq(horus_link_open(t_ns, "len", HORUS_LINK_CONSUMER, &page, &c), 0);
 	ck_assert_int_eq(horus_link_send(p, buf, 100), 0);
@@ -553,7 +560,9 @@ START_TEST(wild_link_indices)
 	horus_link_close(p);
 	t_seg_map(&m, HORUS_KIND_LINK, "idx");
 
-	/* More pending than the ring holds, or a tail ahead of the head: refused at open. */
+	/* More pending than the ring holds, or a tail further ahead of the head than a ring:
+	 * refused at open. (A tail a little ahead is a producer that died between publishing a
+	 * slot and advancing head, and the consumer read it: accepted, see xproc.) */
 	atomic_store(&m.hdr->head, 10);
 	atomic_store(&m.hdr->tail, 5);
 	ck_assert_int_eq(horus_link_open(t_ns, "idx", HORUS_LINK_PRODUCER, &page, &p), -EPROTO);

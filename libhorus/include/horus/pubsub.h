@@ -74,7 +74,11 @@ struct horus_pub;
 int horus_pub_open(const char *ns, const char *topic, const struct horus_topic_opts *opts,
 		   struct horus_pub **ret);
 
-/* Copies `len` bytes (len <= max_msg) into the next slot and publishes them. Returns 0. */
+/*
+ * Copies `len` bytes (len <= max_msg) into the next slot and publishes them. Returns 0, or
+ * -EAGAIN in one rare case: the slot it laps is still held by another live writer (SIGSTOPped,
+ * or an open loan a whole ring old) for HUB_LAP_WAIT (100 ms); the message is not published.
+ */
 int horus_pub_publish(struct horus_pub *pub, const void *data, size_t len);
 
 /*
