@@ -402,6 +402,31 @@ START_TEST(test_answers_while_tick_hangs)
 }
 END_TEST
 
+/*
+ * The operator's way out of a hang: with on_watchdog = warn the daemon only reports a hung
+ * node; "node restart" must then do what on_watchdog = restart would have done (abandon the
+ * stuck instance, start a fresh one). Refusing with EBUSY leaves the operator no tool but a
+ * reload or a daemon restart.
+ */
+START_TEST(test_operator_restarts_hung_node)
+{
+	char reply[HD_REPLY_MAX];
+	struct ni n;
+
+	hd_config(&H, "[node.h]\nplugin = testnode\nrate_hz = 100\nhang_at = 20\n"
+		      "watchdog_ms = 200\non_watchdog = warn\nrecord = @REC@\n");
+	hd_start(&H);
+	HD_WAIT(&H, hd_state_is(&H, "h", "hung"), 10000, "h hung");
+	HD_CHECK(&H, hd_request(&H, "1 node restart h", reply, sizeof(reply)), "reply");
+	fprintf(stderr, "'node restart h' on a hung node: %s\n", reply);
+	HD_CHECK(&H, strstr(reply, "\"ok\": true") != NULL,
+		 "an operator cannot restart a hung node: %s", reply);
+	HD_WAIT(&H, hd_node(&H, "h", &n) && !strcmp(n.state, "running") && n.restarts == 1, 5000,
+		"a fresh h runs");
+	HD_CHECK(&H, hd_rec_count(&H, "init", "h") == 2, "a fresh instance");
+}
+END_TEST
+
 static Suite *control_suite(void)
 {
 	Suite *s = suite_create("control");
@@ -422,6 +447,7 @@ static Suite *control_suite(void)
 	ADD("many_clients", test_many_clients);
 	ADD("client_flood", test_client_flood);
 	ADD("answers_while_tick_hangs", test_answers_while_tick_hangs);
+	ADD("operator_restarts_hung_node", test_operator_restarts_hung_node);
 #undef ADD
 	return s;
 }

@@ -61,9 +61,9 @@ START_TEST(test_miss_skip)
 	uint64_t t0, t1;
 	double secs, ratio;
 
-	/* Every tick (15 ms) misses its 5 ms deadline, so every other one is skipped. */
-	hd_config(&H, "[node.s]\nplugin = testnode\nrate_hz = 50\ndeadline_ms = 5\n"
-		      "sleep_us = 15000\non_deadline_miss = skip\n");
+	/* Every tick (8 ms) misses its 4 ms deadline, so every other one is skipped. */
+	hd_config(&H, "[node.s]\nplugin = testnode\nrate_hz = 50\ndeadline_ms = 4\n"
+		      "sleep_us = 8000\non_deadline_miss = skip\n");
 	hd_start(&H);
 	HD_WAIT(&H, hd_node(&H, "s", &a) && a.skipped >= 3, 10000, "skips counted");
 	t0 = mono_us();

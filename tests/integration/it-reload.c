@@ -117,6 +117,67 @@ START_TEST(test_rate_change_live)
 }
 END_TEST
 
+/*
+ * A node whose ticks are long (30 ms, past the 10 ms hand-over) ends up on a lane of its own;
+ * a new rate must reach it there as well, and the others keep theirs.
+ */
+START_TEST(test_rate_change_on_own_lane)
+{
+	struct ni n;
+
+	hd_config(&H, "[node.slow]\nplugin = testnode\nrate_hz = 5\nsleep_us = 30000\n"
+		      "deadline_ms = 100\nrecord = @REC@\n"
+		      "[node.fast]\nplugin = testnode\nrate_hz = 100\n");
+	hd_start(&H);
+	HD_WAIT(&H, hd_node(&H, "slow", &n) && fabs(n.actual_hz - 5) < 1, 10000,
+		"slow at 5 Hz (%g)", n.actual_hz);
+	HD_WAIT(&H, hd_log_has(&H, "node slow: a call has not returned"), 5000,
+		"slow handed over to its own lane");
+	hd_config(&H, "[node.slow]\nplugin = testnode\nrate_hz = 20\nsleep_us = 30000\n"
+		      "deadline_ms = 100\nrecord = @REC@\n"
+		      "[node.fast]\nplugin = testnode\nrate_hz = 100\n");
+	hd_signal(&H, SIGHUP);
+	HD_WAIT(&H, hd_node(&H, "slow", &n) && n.rate_hz == 20, 10000, "rate applied");
+	HD_WAIT(&H, hd_node(&H, "slow", &n) && fabs(n.actual_hz - 20) < 2.5, 10000,
+		"slow follows to 20 Hz on its own lane (actual %g)", n.actual_hz);
+	HD_WAIT(&H, hd_node(&H, "fast", &n) && fabs(n.actual_hz - 100) < 10, 5000,
+		"fast unaffected (%g)", n.actual_hz);
+	HD_CHECK(
+	    &H, hd_node(&H, "slow", &n) && n.restarts == 0 && hd_rec_count(&H, "init", "slow") == 1,
+	    "no restart");
+}
+END_TEST
+
+/*
+ * A reload that changes nothing leaves a node alone even when the reload finds it in the middle
+ * of a (long, but not hung) tick on its own lane: a tick in progress is not a hang.
+ */
+START_TEST(test_reload_mid_tick_no_restart)
+{
+	char reply[HD_REPLY_MAX];
+	struct ni n;
+
+	hd_config(&H, "[node.slow]\nplugin = testnode\nrate_hz = 5\nsleep_us = 150000\n"
+		      "deadline_ms = 190\nrecord = @REC@\n"
+		      "[node.fast]\nplugin = testnode\nrate_hz = 100\n");
+	hd_start(&H);
+	HD_WAIT(&H, hd_ticks(&H, "slow") >= 3, 10000, "slow ticks");
+	for (int i = 0; i < 4; i++) {
+		HD_CHECK(&H, hd_request(&H, "1 reload", reply, sizeof(reply)), "reload");
+		HD_WAIT(&H, hd_status_num(&H, "reloads") == i + 1, 5000, "reload %d", i + 1);
+		usleep(110000); /* another phase of slow's 200 ms period for the next reload */
+	}
+	HD_WAIT(&H, hd_log_count(&H, "configuration applied") >= 5, 5000, "reloads applied");
+	HD_CHECK(&H, hd_node(&H, "slow", &n), "slow");
+	fprintf(stderr, "4 unchanged reloads: slow restarts %llu, inits %d\n",
+		(unsigned long long)n.restarts, hd_rec_count(&H, "init", "slow"));
+	HD_CHECK(&H, n.restarts == 0 && hd_rec_count(&H, "init", "slow") == 1,
+		 "an unchanged reload restarted slow %llu times (%d inits): a tick in progress "
+		 "was taken for a hang",
+		 (unsigned long long)n.restarts, hd_rec_count(&H, "init", "slow"));
+}
+END_TEST
+
 START_TEST(test_bad_config_keeps_running)
 {
 	char reply[HD_REPLY_MAX], needle[HD_PATH + 64];
@@ -268,6 +329,8 @@ static Suite *reload_suite(void)
 
 	ADD("sighup_adds_and_removes", test_sighup_adds_and_removes);
 	ADD("rate_change_live", test_rate_change_live);
+	ADD("rate_change_on_own_lane", test_rate_change_on_own_lane);
+	ADD("reload_mid_tick_no_restart", test_reload_mid_tick_no_restart);
 	ADD("bad_config", test_bad_config_keeps_running);
 	ADD("plugin_dropped_in", test_plugin_dropped_in);
 	ADD("socket_reload", test_socket_reload);

@@ -94,6 +94,59 @@ START_TEST(test_sigterm_while_hung)
 }
 END_TEST
 
+/*
+ * on_watchdog = restart with a tick that hangs again: two instances of h end up stuck, both
+ * holding h's topic. At SIGTERM neither can close its handle; the topic is still only the
+ * daemon's and must not outlive it.
+ */
+START_TEST(test_sigterm_two_stuck_instances)
+{
+	struct ni n;
+	int st;
+
+	hd_config(&H, "[node.h]\nplugin = testnode\nrate_hz = 100\nhang_at = 10\n"
+		      "watchdog_ms = 200\non_watchdog = restart\ntopic = it/h\nrecord = @REC@\n"
+		      "[node.a]\nplugin = testnode\nrate_hz = 100\ntopic = it/a\n");
+	hd_start(&H);
+	/* First instance hangs, is restarted; the second hangs too and is left hung. */
+	HD_WAIT(&H, hd_node(&H, "h", &n) && n.restarts >= 1 && n.watchdog_trips >= 2, 10000,
+		"two instances of h hung");
+	HD_WAIT(&H, hd_status_num(&H, "stuck") >= 2, 5000, "two stuck threads");
+	st = hd_stop(&H, SIGTERM, 20000);
+	HD_CHECK(&H, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status 0x%x", st);
+	HD_CHECK(&H, hd_shm_count(&H) == 0,
+		 "%d segments of namespace %s left (h's topic, held only by its two stuck "
+		 "instances)",
+		 hd_shm_count(&H), H.ns);
+}
+END_TEST
+
+/*
+ * A reload replaces a hung node (here: new parameters, a new topic); the abandoned instance
+ * stays stuck holding its old topic. At SIGTERM that topic must go too.
+ */
+START_TEST(test_sigterm_after_reload_replaced_hung_node)
+{
+	int st;
+
+	hd_config(&H, "[node.h]\nplugin = testnode\nrate_hz = 100\nhang_at = 10\n"
+		      "watchdog_ms = 200\non_watchdog = warn\ntopic = it/old\n");
+	hd_start(&H);
+	HD_WAIT(&H, hd_state_is(&H, "h", "hung"), 10000, "h hung");
+	hd_config(&H, "[node.h]\nplugin = testnode\nrate_hz = 100\ntopic = it/new\n");
+	hd_signal(&H, SIGHUP);
+	HD_WAIT(&H, hd_state_is(&H, "h", "running") && hd_ticks(&H, "h") > 20, 10000,
+		"the new h runs");
+	HD_CHECK(&H, hd_shm_count(&H) == 2, "old and new topic: %d segments", hd_shm_count(&H));
+	st = hd_stop(&H, SIGTERM, 20000);
+	HD_CHECK(&H, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status 0x%x", st);
+	HD_CHECK(&H, hd_shm_count(&H) == 0,
+		 "%d segments of namespace %s left (the old topic, held only by the instance "
+		 "the reload abandoned)",
+		 hd_shm_count(&H), H.ns);
+}
+END_TEST
+
 /* Segments of the namespace that no live process holds are removed at start-up. */
 START_TEST(test_stale_segments_cleaned)
 {
@@ -139,6 +192,8 @@ static Suite *shutdown_suite(void)
 	ADD("sigint", test_sigint);
 	ADD("sigterm_while_hung", test_sigterm_while_hung);
 	ADD("stale_segments", test_stale_segments_cleaned);
+	ADD("sigterm_two_stuck_instances", test_sigterm_two_stuck_instances);
+	ADD("sigterm_after_reload_replaced_hung", test_sigterm_after_reload_replaced_hung_node);
 #undef ADD
 	return s;
 }
