@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -238,6 +239,106 @@ START_TEST(test_plugin_dropped_in)
 }
 END_TEST
 
+/*
+ * A plugin file replaced on disk (a package upgrade: the new file renamed over the old) is
+ * reloaded, and its node then runs the new code; so does a node whose section names another
+ * plugin. sevennode declares 7 Hz and fails every tick, so its code is recognisable.
+ */
+START_TEST(test_plugin_replaced_on_disk)
+{
+	struct ni n;
+
+	hd_plugin(&H, "testnode", "x");
+	hd_plugin(&H, "sevennode", "sevennode");
+	hd_config(&H, "[node.y]\nplugin = testnode\n[node.z]\nplugin = sevennode\n");
+	hd_start(&H);
+	HD_WAIT(&H, hd_state_is(&H, "x", "running") && hd_state_is(&H, "y", "running"), 10000,
+		"x and y running");
+	HD_CHECK(&H, hd_node(&H, "x", &n) && n.rate_hz == 100 && n.failures == 0, "x is testnode");
+
+	hd_plugin(&H, "sevennode", "x"); /* renamed over x.so */
+	hd_config(&H, "[node.y]\nplugin = sevennode\n[node.z]\nplugin = sevennode\n");
+	hd_signal(&H, SIGHUP);
+	HD_WAIT(&H, hd_log_has(&H, "configuration applied: 3") && hd_status_num(&H, "reloads") == 1,
+		10000, "reloaded");
+	HD_WAIT(&H, hd_node(&H, "x", &n) && n.rate_hz == 7 && n.failures > 0, 10000,
+		"x runs the new file's code (rate %g, failures %llu)", n.rate_hz,
+		(unsigned long long)n.failures);
+	HD_WAIT(&H, hd_node(&H, "y", &n) && n.rate_hz == 7 && n.failures > 0, 10000,
+		"y runs sevennode now (rate %g, failures %llu)", n.rate_hz,
+		(unsigned long long)n.failures);
+	HD_CHECK(&H, hd_log_has(&H, "changed on disk"), "the swap was noticed");
+}
+END_TEST
+
+/*
+ * Many reloads at once, over the socket and by signal: all answered, the new node b started
+ * once, nothing restarted (and no restart counted that did not happen).
+ */
+START_TEST(test_reload_storm)
+{
+	pid_t kids[4];
+	struct ni n;
+
+	start_a();
+	hd_config(&H, NODE_A NODE_B);
+	/* Ten reloads in one write: they are queued back to back. */
+	{
+		char burst[128] = "", r[HD_REPLY_MAX];
+		int fd = hd_connect(&H);
+
+		for (int i = 0; i < 10; i++) {
+			strcat(burst, "1 reload\n");
+		}
+		HD_CHECK(&H, fd >= 0 && write(fd, burst, strlen(burst)) == (ssize_t)strlen(burst),
+			 "burst");
+		for (int i = 0; i < 10; i++) {
+			HD_CHECK(&H,
+				 hd_read_line(fd, r, sizeof(r), 10000) > 0 &&
+				     strstr(r, "\"ok\": true"),
+				 "reply %d to the burst: %s", i, r);
+		}
+		close(fd);
+	}
+	for (int k = 0; k < 4; k++) {
+		kids[k] = fork();
+		HD_CHECK(&H, kids[k] >= 0, "fork");
+		if (kids[k] == 0) {
+			for (int i = 0; i < 10; i++) {
+				char r[HD_REPLY_MAX];
+				int fd = hd_connect(&H);
+
+				if (fd < 0 || write(fd, "1 reload\n", 9) != 9 ||
+				    hd_read_line(fd, r, sizeof(r), 10000) <= 0 ||
+				    !strstr(r, "\"ok\": true")) {
+					_exit(1);
+				}
+				close(fd);
+				if (k == 0) {
+					kill(H.pid, SIGHUP);
+				}
+			}
+			_exit(0);
+		}
+	}
+	for (int k = 0; k < 4; k++) {
+		int st;
+
+		HD_CHECK(&H,
+			 waitpid(kids[k], &st, 0) == kids[k] && WIFEXITED(st) &&
+			     WEXITSTATUS(st) == 0,
+			 "reload client %d failed (0x%x)", k, st);
+	}
+	HD_WAIT(&H, hd_state_is(&H, "b", "running"), 10000, "b started");
+	a_untouched();
+	HD_CHECK(&H, hd_node(&H, "b", &n) && n.restarts == 0 && hd_rec_count(&H, "init", "b") == 1,
+		 "b started once by 60 reloads, yet restarts %llu (%d inits): reloads queued "
+		 "before b's init replaced it again",
+		 (unsigned long long)n.restarts, hd_rec_count(&H, "init", "b"));
+	HD_CHECK(&H, hd_status_pid(&H) == H.pid, "same daemon");
+}
+END_TEST
+
 START_TEST(test_socket_reload)
 {
 	char reply[HD_REPLY_MAX], names[256];
@@ -334,6 +435,8 @@ static Suite *reload_suite(void)
 	ADD("bad_config", test_bad_config_keeps_running);
 	ADD("plugin_dropped_in", test_plugin_dropped_in);
 	ADD("socket_reload", test_socket_reload);
+	ADD("plugin_replaced_on_disk", test_plugin_replaced_on_disk);
+	ADD("reload_storm", test_reload_storm);
 	ADD("dropin_ini", test_dropin_ini);
 	ADD("disable_enable", test_disable_enable);
 	ADD("param_change_restarts", test_param_change_restarts);
