@@ -118,6 +118,17 @@ START_TEST(test_rate_change_live)
 }
 END_TEST
 
+/* Returns just after node `name` completed a tick (polled every 2 ms). */
+static void just_after_tick(const char *name)
+{
+	uint64_t t0 = hd_ticks(&H, name), end = mono_ms() + 5000;
+
+	while (hd_ticks(&H, name) == t0) {
+		HD_CHECK(&H, mono_ms() < end, "%s does not tick", name);
+		usleep(2000);
+	}
+}
+
 /*
  * A node whose ticks are long (30 ms, past the 10 ms hand-over) ends up on a lane of its own;
  * a new rate must reach it there as well, and the others keep theirs.
@@ -137,6 +148,8 @@ START_TEST(test_rate_change_on_own_lane)
 	hd_config(&H, "[node.slow]\nplugin = testnode\nrate_hz = 20\nsleep_us = 30000\n"
 		      "deadline_ms = 100\nrecord = @REC@\n"
 		      "[node.fast]\nplugin = testnode\nrate_hz = 100\n");
+	/* Between two ticks (170 ms idle): this case is about the rate, not a tick in progress. */
+	just_after_tick("slow");
 	hd_signal(&H, SIGHUP);
 	HD_WAIT(&H, hd_node(&H, "slow", &n) && n.rate_hz == 20, 10000, "rate applied");
 	HD_WAIT(&H, hd_node(&H, "slow", &n) && fabs(n.actual_hz - 20) < 2.5, 10000,
@@ -164,9 +177,12 @@ START_TEST(test_reload_mid_tick_no_restart)
 	hd_start(&H);
 	HD_WAIT(&H, hd_ticks(&H, "slow") >= 3, 10000, "slow ticks");
 	for (int i = 0; i < 4; i++) {
+		/* slow's ticks run from 50 to 200 ms after the previous one ended: reload in there.
+		 */
+		just_after_tick("slow");
+		usleep(100000);
 		HD_CHECK(&H, hd_request(&H, "1 reload", reply, sizeof(reply)), "reload");
 		HD_WAIT(&H, hd_status_num(&H, "reloads") == i + 1, 5000, "reload %d", i + 1);
-		usleep(110000); /* another phase of slow's 200 ms period for the next reload */
 	}
 	HD_WAIT(&H, hd_log_count(&H, "configuration applied") >= 5, 5000, "reloads applied");
 	HD_CHECK(&H, hd_node(&H, "slow", &n), "slow");
