@@ -23,7 +23,8 @@
  * The publisher is the daemon's (host->pub_open, so [topic.*] geometry applies) and is closed
  * after fini. A read can outlive fini (it ran past its timeout, or was running when the node
  * stopped), so the publisher is reached through a reference-counted struct cam_shared and
- * under its lock; fini clears it before returning: a late read then publishes nothing.
+ * under its pub_lock; fini clears it, wakes a read that is still sleeping and waits for it to
+ * end: a late read publishes nothing, and no read runs plugin code once fini has returned.
  */
 
 #include <errno.h>
@@ -39,7 +40,10 @@
 
 struct cam_shared {
 	struct nc_shared base;
-	struct horus_pub *pub; /* under base.lock; NULL once the node is gone */
+	/* Held while a frame is written into the bus; never taken by a non-blocking tick, so
+	 * that a tick never waits for a worker. */
+	pthread_mutex_t pub_lock;
+	struct horus_pub *pub; /* under pub_lock; NULL once the node is gone */
 	uint32_t width;
 	uint32_t height;
 	uint32_t latency_ms;
@@ -81,7 +85,7 @@ static void cam_fill(unsigned char *p, uint32_t w, uint32_t h, uint64_t n)
 }
 
 /*
- * Loans a slot, writes frame n into it, commits. base.lock held, sh->pub set.
+ * Loans a slot, writes frame n into it, commits. pub_lock held, sh->pub set.
  * 0 or -errno (with msg).
  */
 static int cam_publish(struct cam_shared *sh, uint64_t n, char *msg, size_t msg_size)
@@ -118,14 +122,14 @@ static int cam_read(void *arg, char *msg, size_t msg_size)
 
 	/* The exposure and transfer of a real camera; cut short when the node stops. */
 	(void)nc_shared_sleep_ms(&sh->base, sh->latency_ms);
-	pthread_mutex_lock(&sh->base.lock);
+	pthread_mutex_lock(&sh->pub_lock);
 	if (!sh->pub || atomic_load(&sh->base.stopping)) {
 		snprintf(msg, msg_size, "the node stopped during the read");
 		r = -ECANCELED;
 	} else {
 		r = cam_publish(sh, job->frame, msg, msg_size);
 	}
-	pthread_mutex_unlock(&sh->base.lock);
+	pthread_mutex_unlock(&sh->pub_lock);
 	return r;
 }
 
@@ -141,7 +145,10 @@ static void cam_job_free(void *arg)
 
 static void cam_shared_free(struct nc_shared *base)
 {
-	free(base); /* base is the first member */
+	struct cam_shared *sh = (struct cam_shared *)base;
+
+	pthread_mutex_destroy(&sh->pub_lock);
+	free(sh);
 }
 
 static void cam_failed(struct camera *c, uint64_t frame, int r, const char *why)
@@ -234,9 +241,9 @@ static int cam_tick_blocking(struct camera *c)
 	int r;
 
 	nc_sleep_ms(c->sh->latency_ms);
-	pthread_mutex_lock(&c->sh->base.lock);
+	pthread_mutex_lock(&c->sh->pub_lock);
 	r = cam_publish(c->sh, c->next_frame, msg, sizeof(msg));
-	pthread_mutex_unlock(&c->sh->base.lock);
+	pthread_mutex_unlock(&c->sh->pub_lock);
 	if (r < 0) {
 		cam_failed(c, c->next_frame, r, msg);
 		return r;
@@ -300,6 +307,7 @@ static int camera_init(const struct horus_host *host, void **ret_ctx)
 		goto fail;
 	}
 	nc_shared_init(&sh->base, cam_shared_free);
+	pthread_mutex_init(&sh->pub_lock, NULL);
 	sh->width = width;
 	sh->height = height;
 	sh->latency_ms = latency;
@@ -343,9 +351,9 @@ static void camera_fini(void *ctx)
 	}
 	/* The daemon closes the publisher after fini: no read may touch it from now on, and a
 	 * read that sleeps is woken. */
-	pthread_mutex_lock(&c->sh->base.lock);
+	pthread_mutex_lock(&c->sh->pub_lock);
 	c->sh->pub = NULL;
-	pthread_mutex_unlock(&c->sh->base.lock);
+	pthread_mutex_unlock(&c->sh->pub_lock);
 	nc_shared_stop(&c->sh->base);
 	/* No read of ours should still run plugin code once fini returns: the daemon may unload
 	 * the plugin right after (and does not wait for jobs still running). */

@@ -268,15 +268,16 @@ static int fmt_line(struct log_writer *w, const struct lw_topic *t, const struct
 }
 
 /*
- * Moves messages of every subscription into the current batch: all of them when bounded is
- * false (fini), else until the bounds. Returns true if it stopped at a bound.
+ * Moves messages of every subscription into the current batch: until the bounds when bounded,
+ * else (fini) everything there is, but at most a ring's worth per topic, so that a publisher
+ * faster than us cannot keep fini going. Returns true if it stopped at a bound.
  */
 static bool lw_drain(struct log_writer *w, bool bounded)
 {
 	for (size_t i = 0; i < w->n_topics; i++) {
 		struct lw_topic *t = &w->topics[i];
 
-		for (;;) {
+		for (uint32_t n = 0; bounded || n < HORUS_CAPACITY_MAX; n++) {
 			struct horus_sample s;
 			size_t mark;
 			int r;

@@ -151,13 +151,8 @@ static void run_rate_test(bool callback)
 		 (unsigned long long)cam.io_timed_out);
 	horus_sub_close(sub);
 
-	/* A clean stop: fini waits for the read in flight, the daemon exits 0. */
-	{
-		int st = sd_stop(h, SIGTERM, 10000);
-
-		SD_CHECK(h, st == 0, "horusd exit status 0x%x after SIGTERM", st);
-		SD_CHECK(h, sd_log_count(h, "node cam: stopped:") == 1, "no stop summary");
-	}
+	/* A clean stop: fini wakes the read in flight and waits for it; the daemon exits 0. */
+	SD_CHECK(h, sd_stop(h, SIGTERM, 10000) == 0, "horusd did not exit cleanly after SIGTERM");
 }
 
 START_TEST(frames_polling)
@@ -177,7 +172,6 @@ START_TEST(blocking_stalls)
 	struct sd *h = &sd_h;
 	struct horus_sub *sub;
 	struct sd_node cam;
-	struct frames f;
 
 	sd_plugin(h, "camera_sim");
 	sd_config(h, "[node.cam]\nplugin = camera_sim\nrate_hz = 100\nlatency_ms = 50\n"
@@ -195,7 +189,6 @@ START_TEST(blocking_stalls)
 	SD_CHECK(h, cam.actual_hz < 25, "actual_hz %.1f: the read did not stall the tick",
 		 cam.actual_hz);
 	SD_CHECK(h, cam.io_submitted == 0, "blocking mode used the pool");
-	(void)f;
 	horus_sub_close(sub);
 }
 END_TEST

@@ -7,10 +7,13 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,13 +22,12 @@
 #define PER_TOPIC 1000
 
 /*
- * A publisher process: n messages on each topic, alternating text ("msg N" on the first) and
- * binary (the uint64 N and a 0xff byte on the second). Exits 0 when all were published.
+ * A publisher process: n messages on each topic, text ("msg N") on the first and binary (the
+ * uint64 N and a 0xff byte) on the second, pause_us apart. Exits 0 when all were published.
  */
-static void publish(struct sd *h, const char *t1, const char *t2, int n)
+static pid_t publish_start(struct sd *h, const char *t1, const char *t2, int n, int pause_us)
 {
 	pid_t pid;
-	int st;
 
 	fflush(NULL);
 	pid = fork();
@@ -53,13 +55,29 @@ static void publish(struct sd *h, const char *t1, const char *t2, int n)
 					_exit(4);
 				}
 			}
+			if (pause_us) {
+				usleep(
+				    (useconds_t)pause_us); /* pacing the publisher, not a barrier */
+			}
 		}
 		horus_pub_close(a);
 		horus_pub_close(b);
 		_exit(0);
 	}
+	return pid;
+}
+
+static void publish_wait(struct sd *h, pid_t pid)
+{
+	int st = -1;
+
 	SD_CHECK(h, waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		 "the publisher failed (status 0x%x)", st);
+}
+
+static void publish(struct sd *h, const char *t1, const char *t2, int n)
+{
+	publish_wait(h, publish_start(h, t1, t2, n, 0));
 }
 
 struct tally {
@@ -72,13 +90,12 @@ struct tally {
  * Reads the log file: message lines "TIME TOPIC SEQ LEN PAYLOAD" and "# lost TOPIC N" markers.
  * Checks every payload against what the publisher sent for that sequence number.
  */
-static void tally_file(struct sd *h, const char *path, const char *t1, const char *t2, int n,
+static void tally_data(struct sd *h, char *data, const char *t1, const char *t2, int n,
 		       struct tally *t)
 {
-	char *data = sd_read_file(path, NULL), *line, *save = NULL;
+	char *line, *save = NULL;
 
 	memset(t, 0, sizeof(*t));
-	SD_CHECK(h, data != NULL, "no file %s", path);
 	t->seen[0] = calloc((size_t)n, 1);
 	t->seen[1] = calloc((size_t)n, 1);
 	for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -120,6 +137,15 @@ static void tally_file(struct sd *h, const char *path, const char *t1, const cha
 		t->per_topic[k]++;
 		t->lines++;
 	}
+}
+
+static void tally_file(struct sd *h, const char *path, const char *t1, const char *t2, int n,
+		       struct tally *t)
+{
+	char *data = sd_read_file(path, NULL);
+
+	SD_CHECK(h, data != NULL, "no file %s", path);
+	tally_data(h, data, t1, t2, n, t);
 	free(data);
 }
 
@@ -261,6 +287,104 @@ START_TEST(batches_and_lost_markers)
 }
 END_TEST
 
+/* Reads a pipe until EOF into a buffer. */
+struct drain {
+	int fd;
+	pthread_t tid;
+	char *buf;
+	size_t len, cap;
+};
+
+static void *drain_main(void *arg)
+{
+	struct drain *d = arg;
+
+	for (;;) {
+		ssize_t n;
+
+		if (d->cap - d->len < 65536) {
+			d->cap = d->cap ? 2 * d->cap : 1 << 20;
+			d->buf = realloc(d->buf, d->cap);
+			if (!d->buf) {
+				return NULL;
+			}
+		}
+		n = read(d->fd, d->buf + d->len, d->cap - d->len - 1);
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n <= 0) {
+			break; /* EOF: the daemon closed its end */
+		}
+		d->len += (size_t)n;
+	}
+	d->buf[d->len] = '\0';
+	return NULL;
+}
+
+START_TEST(slow_disk_bounded)
+{
+	struct sd *h = &sd_h;
+	char path[SD_PATH + 16];
+	struct horus_topic_info info;
+	struct drain d = {0};
+	uint64_t full_at;
+	struct tally t;
+	pid_t pub;
+
+	/*
+	 * The "disk" is a pipe of one page that the test does not read at first: a write job
+	 * blocks on it. Meanwhile the node buffers up to max_buffered, then leaves messages in
+	 * the bus, which drops the oldest: they must come out as "# lost" lines.
+	 */
+	sd_path(h, "fifo", path, sizeof(path));
+	SD_CHECK(h, mkfifo(path, 0644) == 0, "mkfifo: %s", strerror(errno));
+	d.fd =
+	    open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* so the node's open does not block */
+	SD_CHECK(h, d.fd >= 0, "open fifo: %s", strerror(errno));
+	SD_CHECK(h, fcntl(d.fd, F_SETPIPE_SZ, 4096) >= 0, "F_SETPIPE_SZ: %s", strerror(errno));
+	sd_plugin(h, "log_writer");
+	sd_config(h,
+		  "[topic.lt/f]\ncapacity = 64\nmax_msg = 64\n\n"
+		  "[node.logw]\nplugin = log_writer\nrate_hz = 100\ntopics = lt/f\npath = %s\n"
+		  "batch = 8\nflush_ms = 10\nmax_buffered = 32\nio_timeout_ms = 20s\n",
+		  path);
+	sd_start(h);
+	SD_WAIT(h, sd_node_ticks(h, "logw") > 0, 10000, "log_writer never ticked");
+	/* The node holds its write end now: reads may block, and EOF means it closed it. */
+	SD_CHECK(h, fcntl(d.fd, F_SETFL, 0) == 0, "fcntl");
+
+	pub = publish_start(h, "lt/f", NULL, 2000, 1000); /* about 1 kHz for 2 s */
+	SD_WAIT(h, sd_log_count(h, "buffer full") > 0, 20000, "the bound was never hit");
+	/* The node reads no more; once the ring (64) has gone round past it, some are lost. */
+	SD_CHECK(h, horus_topic_info(h->ns, "lt/f", HORUS_KIND_HUB, &info) == 0, "topic info");
+	full_at = info.messages;
+	SD_WAIT(h,
+		horus_topic_info(h->ns, "lt/f", HORUS_KIND_HUB, &info) == 0 &&
+		    info.messages > full_at + 64 + 8,
+		20000, "the publisher stopped at %llu messages", (unsigned long long)info.messages);
+	/* The disk comes back. */
+	SD_CHECK(h, pthread_create(&d.tid, NULL, drain_main, &d) == 0, "pthread_create");
+	publish_wait(h, pub);
+	SD_CHECK(h, sd_stop(h, SIGTERM, 20000) == 0, "horusd did not exit cleanly");
+	pthread_join(d.tid, NULL);
+	close(d.fd);
+	SD_CHECK(h, d.buf != NULL, "out of memory");
+	tally_data(h, d.buf, "lt/f", NULL, 2000, &t);
+	fprintf(stderr, "log_writer slow disk: %llu lines, %llu lost\n",
+		(unsigned long long)t.lines, (unsigned long long)t.lost);
+	SD_CHECK(h, t.bad == 0, "%llu bad lines", (unsigned long long)t.bad);
+	SD_CHECK(h, t.lost > 0, "nothing lost although the writer was stuck");
+	SD_CHECK(h, t.lines + t.lost == 2000, "%llu lines + %llu lost != 2000",
+		 (unsigned long long)t.lines, (unsigned long long)t.lost);
+	for (int i = 0; i < 2000; i++) {
+		SD_CHECK(h, t.seen[0][i] <= 1, "seq %d twice", i);
+	}
+	free(d.buf);
+	tally_free(&t);
+}
+END_TEST
+
 START_TEST(bad_params)
 {
 	struct sd *h = &sd_h;
@@ -296,6 +420,7 @@ int main(void)
 	tcase_add_test(tc, sigterm_loses_nothing);
 	tcase_add_test(tc, reload_removal_loses_nothing);
 	tcase_add_test(tc, batches_and_lost_markers);
+	tcase_add_test(tc, slow_disk_bounded);
 	suite_add_tcase(s, tc);
 	tc = sd_tcase("params");
 	tcase_add_test(tc, bad_params);
