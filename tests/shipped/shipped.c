@@ -123,9 +123,10 @@ void sd_fail(struct sd *h, const char *file, int line, const char *expr, const c
 
 			fprintf(stderr, "---- horusd does not answer; its threads ----\n");
 			fflush(stderr);
-			snprintf(cmd, sizeof(cmd),
-				 "gdb -p %d -batch -ex 'thread apply all bt' 2>&1 | grep -v '^\\[' >&2",
-				 (int)h->pid);
+			snprintf(
+			    cmd, sizeof(cmd),
+			    "gdb -p %d -batch -ex 'thread apply all bt' 2>&1 | grep -v '^\\[' >&2",
+			    (int)h->pid);
 			(void)!system(cmd);
 		}
 	}
