@@ -120,6 +120,31 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 
 /* ---- failure reporting ------------------------------------------------------------------- */
 
+/*
+ * The daemons of the running test. A failed check ends the test process at once, without its
+ * teardown: hd_fail cleans them up first (daemon, temp dir, segments).
+ */
+static struct hd *live[8];
+
+static void live_add(struct hd *h)
+{
+	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+		if (!live[i]) {
+			live[i] = h;
+			return;
+		}
+	}
+}
+
+static void live_remove(struct hd *h)
+{
+	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+		if (live[i] == h) {
+			live[i] = NULL;
+		}
+	}
+}
+
 void hd_fail(struct hd *h, const char *file, int line, const char *expr, const char *fmt, ...)
 {
 	char msg[1024], *log;
@@ -154,11 +179,28 @@ void hd_fail(struct hd *h, const char *file, int line, const char *expr, const c
 		}
 	}
 	fprintf(stderr, "====\n");
+	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+		if (live[i]) {
+			hd_cleanup(live[i]);
+		}
+	}
 	ck_abort_msg("%s:%d: %s: %s", file, line, expr, msg);
 	abort(); /* not reached */
 }
 
 /* ---- set-up ------------------------------------------------------------------------------ */
+
+/* Killed from outside (meson's timeout): no daemon, directory or segment is left behind. */
+static void on_term(int sig)
+{
+	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+		if (live[i]) {
+			hd_cleanup(live[i]);
+		}
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
 
 void hd_init(struct hd *h)
 {
@@ -181,12 +223,16 @@ void hd_init(struct hd *h)
 	snprintf(h->rec, sizeof(h->rec), "%s/record.txt", h->dir);
 	snprintf(h->log, sizeof(h->log), "%s/horusd.log", h->dir);
 	snprintf(h->ns, sizeof(h->ns), "it%dn%u", (int)getpid(), counter++);
+	live_add(h);
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
 }
 
 void hd_cleanup(struct hd *h)
 {
 	char keep_msg[HD_PATH + 64];
 
+	live_remove(h);
 	if (h->pid > 0 && !h->reaped) {
 		kill(h->pid, SIGKILL);
 		waitpid(h->pid, &h->status, 0);
@@ -221,7 +267,9 @@ void hd_cleanup(struct hd *h)
 		} else {
 			nftw(h->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 		}
+		h->dir[0] = '\0';
 	}
+	h->ns[0] = '\0';
 }
 
 void hd_plugin_mode(struct hd *h, const char *module, const char *as, unsigned mode)

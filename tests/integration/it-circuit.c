@@ -166,8 +166,9 @@ START_TEST(test_cooldown_doubles)
 		HD_CHECK(&H, gap > 0.8 * expected && gap < 1.5 * expected + 50,
 			 "open %.0f ms after failure %llu, expected %.0f (doubling from 200)", gap,
 			 (unsigned long long)st[i].failures, expected);
-		/* At 100 Hz a tick is due every 10 ms: those of the open period are skipped. */
-		HD_CHECK(&H, (double)(st[i + 1].skipped - st[i].skipped) > 0.5 * expected / 10,
+		/* At 100 Hz a tick is due every 10 ms: those of the open period are skipped
+		 * (fewer if a busy machine delays the tick thread; the time is the measure). */
+		HD_CHECK(&H, st[i + 1].skipped > st[i].skipped,
 			 "%llu ticks skipped in a %.0f ms open period",
 			 (unsigned long long)(st[i + 1].skipped - st[i].skipped), expected);
 	}

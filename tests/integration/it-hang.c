@@ -192,9 +192,20 @@ START_TEST(test_hang_stop)
 	start_pair("stop");
 	measure_other("stop");
 	HD_CHECK(&H, hd_node(&H, "h", &n), "h");
+	/*
+	 * Hung at its HANG_AT-th tick and left so. On a machine so busy that h got no tick done
+	 * for 300 ms before that, the watchdog rightly stopped it earlier ("no tick completed").
+	 */
+	if (n.ticks < HANG_AT - 1 && hd_log_has(&H, "node h: watchdog: no tick completed")) {
+		fprintf(stderr, "NOTE: the machine starved h for 300 ms: stopped at tick %llu\n",
+			(unsigned long long)n.ticks);
+	} else {
+		HD_CHECK(&H, n.ticks == HANG_AT - 1, "h stopped at tick %llu",
+			 (unsigned long long)n.ticks);
+	}
 	HD_CHECK(&H,
 		 (!strcmp(n.state, "hung") || !strcmp(n.state, "stopped")) &&
-		     n.ticks == HANG_AT - 1 && n.watchdog_trips == 1 && n.restarts == 0,
+		     n.watchdog_trips == 1 && n.restarts == 0,
 		 "h: state %s, %llu ticks, %llu trips, %llu restarts", n.state,
 		 (unsigned long long)n.ticks, (unsigned long long)n.watchdog_trips,
 		 (unsigned long long)n.restarts);
@@ -211,9 +222,10 @@ START_TEST(test_hang_warn)
 	start_pair("warn");
 	measure_other("warn");
 	HD_CHECK(&H, hd_node(&H, "h", &n), "h");
+	/* watchdog_trips: 1, plus any trip of a machine too busy to tick h for 300 ms. */
 	HD_CHECK(&H,
 		 !strcmp(n.state, "hung") && n.ticks == HANG_AT - 1 && n.restarts == 0 &&
-		     n.watchdog_trips == 1,
+		     n.watchdog_trips >= 1,
 		 "h: state %s, %llu ticks, %llu restarts, %llu trips", n.state,
 		 (unsigned long long)n.ticks, (unsigned long long)n.restarts,
 		 (unsigned long long)n.watchdog_trips);
