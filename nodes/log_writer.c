@@ -11,6 +11,8 @@
  *   max_buffered = 16 * batch   bound on buffered messages while a write is in flight
  *   max_buffer = 4M        bound on buffered bytes, likewise
  *   max_payload = 256      payload bytes printed per line (the length field stays exact)
+ *   max_per_tick = 4 * batch   messages one tick takes at most (keeps every tick short; the
+ *                          node keeps up with rate_hz * max_per_tick messages per second)
  *   sync = false           fdatasync() after every batch
  *   timeout_ms = 0         per-write I/O timeout; 0 = the node's io_timeout_ms
  *   fini_timeout_ms = 5000 at stop, how long to wait for a write still in flight
@@ -98,6 +100,8 @@ struct log_writer {
 	struct lw_topic topics[LW_TOPICS_MAX];
 	size_t n_topics;
 	uint32_t batch, flush_ms, max_buffered, max_buffer, max_payload, timeout_ms;
+	uint32_t max_per_tick;
+	size_t first_topic; /* where the next drain starts */
 	uint32_t fini_timeout_ms;
 	struct lw_batch cur;
 	struct horus_future *pending;
@@ -268,14 +272,19 @@ static int fmt_line(struct log_writer *w, const struct lw_topic *t, const struct
 }
 
 /*
- * Moves messages of every subscription into the current batch: until the bounds when bounded,
- * else (fini) everything there is, but at most a ring's worth per topic, so that a publisher
- * faster than us cannot keep fini going. Returns true if it stopped at a bound.
+ * Moves messages of every subscription into the current batch: when bounded (tick), until the
+ * buffer bounds or max_per_tick messages, whichever comes first; else (fini) everything there
+ * is, but at most a ring's worth per topic, so that a publisher faster than us cannot keep fini
+ * going. Returns true if it stopped at a buffer bound.
  */
 static bool lw_drain(struct log_writer *w, bool bounded)
 {
+	uint32_t taken = 0;
+
+	/* Each tick starts at the next topic: a busy one cannot starve the others. */
+	w->first_topic = (w->first_topic + 1) % w->n_topics;
 	for (size_t i = 0; i < w->n_topics; i++) {
-		struct lw_topic *t = &w->topics[i];
+		struct lw_topic *t = &w->topics[(w->first_topic + i) % w->n_topics];
 
 		for (uint32_t n = 0; bounded || n < HORUS_CAPACITY_MAX; n++) {
 			struct horus_sample s;
@@ -285,6 +294,9 @@ static bool lw_drain(struct log_writer *w, bool bounded)
 			if (bounded &&
 			    (w->cur.count >= w->max_buffered || w->cur.buf.len >= w->max_buffer)) {
 				return true;
+			}
+			if (bounded && taken++ >= w->max_per_tick) {
+				return false; /* the rest on the next tick: keep the tick short */
 			}
 			r = horus_sub_take(t->sub, &s);
 			if (r == -EAGAIN) {
@@ -555,6 +567,9 @@ static int lw_init(const struct horus_host *host, void **ret_ctx)
 			      100000000, &w->max_buffered)) < 0 ||
 	    (r = nc_param_size(host, "max_buffer", 4u << 20, 4096, 1u << 30, &w->max_buffer)) < 0 ||
 	    (r = nc_param_size(host, "max_payload", 256, 0, 1u << 20, &w->max_payload)) < 0 ||
+	    (r = nc_param_u32(host, "max_per_tick",
+			      w->batch * 4 > w->batch ? w->batch * 4 : w->batch, 1, 100000000,
+			      &w->max_per_tick)) < 0 ||
 	    (r = nc_param_ms(host, "timeout_ms", 0, 0, 3600000, &w->timeout_ms)) < 0 ||
 	    (r = nc_param_ms(host, "fini_timeout_ms", 5000, 0, 600000, &w->fini_timeout_ms)) < 0 ||
 	    (r = nc_param_bool(host, "sync", false, &sync)) < 0 ||
