@@ -221,15 +221,13 @@ static void op_hub_publish(struct ctx *x, uint32_t len, unsigned flags)
 }
 
 /*
- * KNOWN BUG 3 (shm/hub.c hub_read() memcpy, shm/link_ring.c link_recv() and link_send() memcpy):
- * horus_sub_read(), horus_link_recv() and horus_link_send() accept a NULL buffer with size 0, and
- * pass it on to memcpy() for a 0-byte message: undefined behaviour (memcpy's pointers are
- * declared nonnull; UBSan reports it, and a compiler may assume the pointer non-NULL after it).
- * Unless HORUS_FUZZ_KNOWN=1, a size-0 buffer is a valid 0-byte heap block instead of NULL.
+ * A caller's buffer of exactly `size` bytes, so that ASan catches a copy past it; NULL for size 0,
+ * which horus_sub_read(), horus_link_recv() and horus_link_send() accept. (Passing that NULL on to
+ * memcpy() was undefined behaviour, found here and fixed in bddf65e: inputs seed-fixed-ub-*.)
  */
 static void *caller_buf(size_t size)
 {
-	return size || !known_bugs_enabled ? malloc(size) : NULL;
+	return size ? malloc(size) : NULL;
 }
 
 /*

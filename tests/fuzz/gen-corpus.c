@@ -460,7 +460,7 @@ static void known_bug_seeds(void)
 	s = (struct buf){ 0 };
 	cfg(&s, CFG_KIND_HUB, 1, 0);
 	op2(&s, OP_HUB_READ, 0, 2, 0, 1);
-	write_seed("fuzz-segment", "known-ub-hub-read-null-buf", &img, &s);
+	write_seed("fuzz-segment", "fixed-ub-hub-read-null-buf", &img, &s);
 	free(s.p);
 	free(img.p);
 
@@ -471,7 +471,7 @@ static void known_bug_seeds(void)
 	s = (struct buf){ 0 };
 	cfg(&s, CFG_KIND_LINK, 0, 0);
 	op2(&s, OP_LINK_SEND, 0, 2, 0, 1);
-	write_seed("fuzz-segment", "known-ub-link-send-null-buf", &img, &s);
+	write_seed("fuzz-segment", "fixed-ub-link-send-null-buf", &img, &s);
 	free(s.p);
 	free(img.p);
 }
