@@ -155,6 +155,14 @@ void hd_fail(struct hd *h, const char *file, int line, const char *expr, const c
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\n==== %s:%d: FAILED: %s: %s\n", file, line, expr, msg);
+	if (h && h->pid > 0) {
+		bool alive = hd_alive(h);
+
+		fprintf(stderr, "---- horusd pid %d: %s (wait status 0x%x); %s %s, %s %s\n",
+			(int)h->pid, alive ? "running" : "gone", alive ? 0 : h->status, h->dir,
+			access(h->dir, F_OK) == 0 ? "exists" : "is GONE", h->sock,
+			access(h->sock, F_OK) == 0 ? "exists" : "is gone");
+	}
 	if (h && h->log[0] && (log = read_file(h->log, &len))) {
 		const char *tail = len > 6000 ? log + len - 6000 : log;
 
