@@ -321,22 +321,32 @@ static int hub_next(struct shm_seg *seg, struct hub_reader *rd, struct shm_slot 
 			/* Overwritten: everything up to a lap before the slot's sequence is gone,
 			 * and so is everything a lap behind the newest claim. */
 			uint64_t head = atomic_load_explicit(&seg->hdr->head, memory_order_relaxed);
-			uint64_t to = v - seg->capacity;
+			uint64_t to = v > seg->capacity ? v - seg->capacity : 0;
 
-			if (v - 1 >= head) {
-				/* A sequence nobody claimed: a corrupt stamp. The writer of r
-				 * will overwrite it; until then there is nothing to read. */
+			if (v - 1 >= head || ((v - 1) & seg->mask) != (r & seg->mask)) {
+				/* A sequence nobody claimed, or one that does not belong in this
+				 * slot: a corrupt stamp. The writer of r will overwrite it; until
+				 * then there is nothing to read. */
 				if (not_ready(seg, rd) < 0) {
 					return -EAGAIN;
 				}
 				continue;
 			}
-
 			if (head > seg->capacity && head - seg->capacity > to) {
 				to = head - seg->capacity;
 			}
 			if (to <= r) {
-				to = r + 1; /* corrupt stamp: still make progress */
+				to = r + 1;
+			}
+			if (to > head) {
+				to = head; /* never past what has been claimed */
+			}
+			if (to <= r) {
+				/* A reader at or past head (a corrupt head): wait for writers. */
+				if (not_ready(seg, rd) < 0) {
+					return -EAGAIN;
+				}
+				continue;
 			}
 			lose(seg, rd, to - r);
 			rd->next = to;

@@ -10,6 +10,7 @@
 #include <linux/futex.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -209,10 +210,9 @@ int shm_validate(const struct shm_header *hdr, size_t size, uint32_t kind)
 	return 0;
 }
 
-static void seg_adopt_geometry(struct shm_seg *seg)
+/* From a validated snapshot of the header, never from shared memory a peer may change. */
+static void seg_adopt_geometry(struct shm_seg *seg, const struct shm_header *h)
 {
-	const struct shm_header *h = seg->hdr;
-
 	seg->kind = h->kind;
 	seg->capacity = h->capacity;
 	seg->mask = h->capacity - 1;
@@ -294,7 +294,7 @@ static int seg_create(struct shm_seg *seg, const char *name, uint32_t kind, cons
 	seg->base = (uint8_t *)h;
 	seg->size = size;
 	seg->hdr = h;
-	seg_adopt_geometry(seg);
+	seg_adopt_geometry(seg, h); /* ours alone until `ready` */
 	return 0;
 
 fail_unlink:
@@ -305,7 +305,7 @@ fail_unlink:
 
 int shm_seg_attach_fd(struct shm_seg *seg, int fd, uint32_t kind)
 {
-	struct shm_header *h;
+	struct shm_header *h, *snap;
 	struct stat st;
 	int r;
 
@@ -327,15 +327,25 @@ int shm_seg_attach_fd(struct shm_seg *seg, int fd, uint32_t kind)
 		r = -EINPROGRESS;
 		goto fail;
 	}
-	r = shm_validate(h, (size_t)st.st_size, kind);
+	/* Validate a private copy and adopt that: a peer rewriting the header between our
+	 * check and our use must not slip us a geometry larger than the mapping. */
+	snap = malloc(sizeof(*snap));
+	if (!snap) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	memcpy(snap, (const void *)h, sizeof(*snap));
+	r = shm_validate(snap, (size_t)st.st_size, kind);
 	if (r < 0) {
+		free(snap);
 		goto fail;
 	}
 	seg->fd = fd;
 	seg->base = (uint8_t *)h;
 	seg->size = (size_t)st.st_size;
 	seg->hdr = h;
-	seg_adopt_geometry(seg);
+	seg_adopt_geometry(seg, snap);
+	free(snap);
 	return 0;
 fail:
 	munmap(h, (size_t)st.st_size);
