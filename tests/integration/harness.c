@@ -213,14 +213,21 @@ static void on_term(int sig)
 void hd_init(struct hd *h)
 {
 	static unsigned counter;
-	char tmpl[] = "/tmp/horus-it-XXXXXX";
+	/* In the build directory when its path is short enough for the socket's sun_path: out of
+	 * the way of anything that sweeps /tmp/horus-* while a daemon runs. */
+	const char *base = getenv("HORUS_IT_TMPDIR");
+	char tmpl[64];
 
 	memset(h, 0, sizeof(*h));
 	h->notify_fd = -1;
 	if (!getenv("HORUSD") || !getenv("HORUS_TEST_NODES")) {
 		ck_abort_msg("HORUSD and HORUS_TEST_NODES must be set (run through meson test)");
 	}
-	ck_assert_msg(mkdtemp(tmpl) != NULL, "mkdtemp: %s", strerror(errno));
+	if (!base || strlen(base) + sizeof("/itd-XXXXXX/horusd.sock") > sizeof(tmpl)) {
+		base = "/tmp";
+	}
+	snprintf(tmpl, sizeof(tmpl), "%s/itd-XXXXXX", base);
+	ck_assert_msg(mkdtemp(tmpl) != NULL, "mkdtemp %s: %s", tmpl, strerror(errno));
 	snprintf(h->dir, sizeof(h->dir), "%s", tmpl);
 	chmod(h->dir, 0755);
 	snprintf(h->plugdir, sizeof(h->plugdir), "%s/plugins", h->dir);

@@ -3,9 +3,9 @@
 #define HORUS_TESTS_INTEGRATION_HARNESS_H
 
 /*
- * A real horusd per test: a private temp directory (0755) holding the config, a plugin_dir with
- * copies of the test node modules (0755), the control socket, the daemon's log and the test
- * node's record file; a namespace of its own. The daemon is fork/exec'd from $HORUSD and dies
+ * A real horusd per test: a private temp directory (0755; under $HORUS_IT_TMPDIR, else /tmp)
+ * holding the config, a plugin_dir with copies of the test node modules (0755), the control
+ * socket, the daemon's log and the test node's record file; a namespace of its own. The daemon is fork/exec'd from $HORUSD and dies
  * with the test process (PR_SET_PDEATHSIG), so a timed-out test leaves no daemon behind.
  *
  * Every wait is a poll on a condition with a generous bound, never a sleep used as a barrier.
@@ -23,7 +23,7 @@
 #define HD_REPLY_MAX 65536
 
 struct hd {
-	char dir[64]; /* /tmp/horus-it-XXXXXX */
+	char dir[64]; /* $HORUS_IT_TMPDIR/itd-XXXXXX, or /tmp/itd-XXXXXX */
 	char plugdir[HD_PATH];
 	char conf[HD_PATH];
 	char sock[HD_PATH];
