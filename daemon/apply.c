@@ -29,22 +29,46 @@ void sched_queue_cmd(struct sched *s, struct cmd *c)
 static struct plugin *find_plugin(struct sched *s, const char *path)
 {
 	for (size_t i = 0; i < s->n_plugins; i++) {
-		if (strcmp(s->plugins[i]->path, path) == 0) {
+		if (!s->plugins[i]->doomed && strcmp(s->plugins[i]->path, path) == 0) {
 			return s->plugins[i];
 		}
 	}
 	return NULL;
 }
 
-static void remove_plugin(struct sched *s, struct plugin *p)
+void sched_abandon(struct sched *s, struct node *n)
 {
-	for (size_t i = 0; i < s->n_plugins; i++) {
-		if (s->plugins[i] == p) {
-			s->plugins[i] = s->plugins[--s->n_plugins];
-			break;
-		}
+	struct node **z;
+
+	n->zombie = true;
+	sched_drop_node(s, n);
+	z = realloc(s->zombies, (s->n_zombies + 1) * sizeof(*z));
+	if (z) {
+		s->zombies = z;
+		s->zombies[s->n_zombies++] = n;
 	}
-	plugin_unload(p);
+}
+
+void sched_sweep_plugins(struct sched_thread *t)
+{
+	struct sched *s = t->s;
+
+	s->sweep_queued = false;
+	for (size_t i = 0; i < s->n_plugins;) {
+		struct plugin *p = s->plugins[i];
+
+		/* Its last instance is gone and no pool job can still run its code. */
+		if (!p->doomed || p->refs || atomic_load_explicit(&p->jobs, memory_order_acquire)) {
+			i++;
+			continue;
+		}
+		s->plugins[i] = s->plugins[--s->n_plugins];
+		/* dlclose runs the plugin's destructors: plugin code, outside the lock. */
+		sched_call_enter(t, NULL);
+		plugin_unload(p);
+		sched_call_leave(t, NULL);
+		i = 0; /* the list may have changed meanwhile */
+	}
 }
 
 /*
@@ -79,13 +103,12 @@ static struct plugin *get_plugin(struct sched_thread *t, const char *path, bool 
 				s->plugins[i] = np;
 			}
 		}
-		if (p->refs == 0) {
-			plugin_unload(p);
-		} else {
-			/* Keep it alive under a name no lookup matches; freed when refs drop. */
-			free(p->path);
-			p->path = strdup("(replaced)");
+		/* Keep the old code loaded under a name no lookup matches until no instance and
+		 * no job uses it any more: sched_sweep_plugins() unloads it then. */
+		p->doomed = true;
+		{
 			struct plugin **pp = realloc(s->plugins, (s->n_plugins + 1) * sizeof(*pp));
+
 			if (pp) {
 				s->plugins = pp;
 				s->plugins[s->n_plugins++] = p;
@@ -255,6 +278,13 @@ static void queue_start(struct sched *s, const char *name)
 	}
 	c->kind = CMD_START;
 	sched_queue_cmd(s, c);
+	{
+		struct node *n = sched_find_node(s, name);
+
+		if (n) {
+			n->start_queued = true;
+		}
+	}
 }
 
 /*
@@ -275,9 +305,16 @@ static void replace_node(struct sched_thread *t, struct node *old, const struct 
 	if (old) {
 		n->c = old->c; /* counters go on across restarts */
 		atomic_fetch_add(&n->c.restarts, 1);
-		sched_stop_node(t, old, NODE_STOPPED);
-		sched_drop_node(s, old);
-		node_destroy(old);
+		if (old->runner) {
+			/* Inside a call (hung, or slow): abandon it; its fini runs if the call
+			 * ever returns. Callers check sched_may_abandon() first. */
+			n->stuck_instances = old->stuck_instances + 1;
+			sched_abandon(s, old);
+		} else {
+			sched_stop_node(t, old, NODE_STOPPED);
+			sched_drop_node(s, old);
+			node_destroy(old);
+		}
 	}
 	sched_add_node(s, n);
 	if (!p) {
@@ -329,10 +366,9 @@ static int apply_config(struct sched_thread *t, struct horus_config *cfg)
 			continue;
 		}
 		if (n->runner) {
-			/* Hung inside a call: finish it off when (if) it returns. */
-			n->zombie = true;
-			sched_drop_node(s, n);
-			log_info("node %s: removed (its hung call is abandoned)", n->name);
+			/* Inside a call: finish it off when (if) it returns. */
+			log_info("node %s: removed (its call in progress is abandoned)", n->name);
+			sched_abandon(s, n);
 			continue;
 		}
 		log_info("node %s: removed", n->name);
@@ -351,15 +387,20 @@ static int apply_config(struct sched_thread *t, struct horus_config *cfg)
 		free(path);
 		if (!n) {
 			replace_node(t, NULL, nc, p, false);
+		} else if (n->start_queued) {
+			node_apply_conf(n, nc); /* its init is queued: it starts with these */
 		} else if (!p || reloaded || n->plugin != p ||
-			   node_conf_needs_restart(&n->conf, nc) || n->runner) {
-			if (n->runner) {
-				/* Hung: it will be abandoned, a fresh instance takes its place. */
-				n->zombie = true;
-				sched_drop_node(s, n);
-				n = NULL;
+			   node_conf_needs_restart(&n->conf, nc)) {
+			if (n->runner && n->stuck_instances) {
+				/* A call in progress, and an earlier instance still stuck: no
+				 * third thread. The change applies when the node next restarts. */
+				log_warn("node %s: changed, but inside a call with an earlier instance "
+					 "still stuck; not restarted now",
+					 n->name);
+				node_apply_conf(n, nc);
+			} else {
+				replace_node(t, n, nc, p, false);
 			}
-			replace_node(t, n, nc, p, false);
 		} else {
 			uint32_t st = atomic_load(&n->state);
 
@@ -367,7 +408,8 @@ static int apply_config(struct sched_thread *t, struct horus_config *cfg)
 			if (!nc->enabled && st != NODE_STOPPED) {
 				log_info("node %s: disabled", n->name);
 				sched_stop_node(t, n, NODE_STOPPED);
-			} else if (nc->enabled && (st == NODE_STOPPED || st == NODE_FAILED)) {
+			} else if (nc->enabled && !n->runner &&
+				   (st == NODE_STOPPED || st == NODE_FAILED)) {
 				replace_node(t, n, nc, p, false);
 			} else if (n->heap_index != SIZE_MAX) {
 				/* New rate: keep the earlier of the old and the new next tick. */
@@ -388,15 +430,14 @@ static int apply_config(struct sched_thread *t, struct horus_config *cfg)
 	free(want);
 
 	/* Plugins nothing uses any more and that left the directory are unloaded. */
-	for (size_t i = 0; i < s->n_plugins;) {
+	for (size_t i = 0; i < s->n_plugins; i++) {
 		struct plugin *p = s->plugins[i];
 
-		if (p->refs == 0 && (plugin_changed(p) || strcmp(p->path, "(replaced)") == 0)) {
-			remove_plugin(s, p);
-			continue;
+		if (p->refs == 0 && plugin_changed(p)) {
+			p->doomed = true;
 		}
-		i++;
 	}
+	sched_sweep_plugins(t);
 	if (s->have_cfg) {
 		config_free(&s->cfg);
 	}
@@ -416,7 +457,15 @@ static int node_command(struct sched_thread *t, const char *name, enum sched_nod
 		return -ENOENT;
 	}
 	if (n->runner) {
-		return -EBUSY; /* inside a (hung) call */
+		/* Inside a call (hung, or a slow tick on its own lane). */
+		if (op == SCHED_NODE_STOP) {
+			log_info("node %s: will stop when its call returns (requested)", n->name);
+			n->stop_on_return = true;
+			return 0;
+		}
+		if (op == SCHED_NODE_START || n->stuck_instances || !n->plugin) {
+			return -EBUSY; /* no third thread for one node */
+		}
 	}
 	switch (op) {
 	case SCHED_NODE_STOP:
@@ -495,14 +544,21 @@ void sched_run_commands(struct sched_thread *t)
 		case CMD_START: {
 			struct node *n = sched_find_node(s, c->name);
 
+			if (n) {
+				n->start_queued = false;
+			}
 			r = -ENOENT;
-			if (n && n->plugin && !n->inited && !n->runner && n->conf.enabled) {
+			if (n && n->plugin && !n->inited && !n->runner && n->conf.enabled &&
+			    !s->draining) {
 				r = sched_start_node(t, n);
 			}
 			break;
 		}
 		case CMD_BARRIER:
 			r = running_nodes(s);
+			break;
+		case CMD_SWEEP:
+			sched_sweep_plugins(t);
 			break;
 		case CMD_NODE:
 			r = node_command(t, c->name, c->op);

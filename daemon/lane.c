@@ -263,6 +263,11 @@ int sched_start_node(struct sched_thread *t, struct node *n)
 		sched_settle_zombie(t, n); /* hung in init and replaced meanwhile */
 		return -ETIMEDOUT;
 	}
+	if (n->stop_on_return) {
+		n->stop_on_return = false;
+		sched_stop_node(t, n, NODE_STOPPED);
+		return -ECANCELED;
+	}
 	log_info("node %s: started (plugin %s, %.3g Hz, deadline %.3g ms, watchdog %.3g ms)",
 		 n->name, n->plugin->name, n->conf.rate_hz, n->conf.deadline_ns / 1e6,
 		 n->conf.watchdog_ns / 1e6);
@@ -495,8 +500,9 @@ static void tick_one(struct sched_thread *t, struct node *n)
 	}
 	atomic_store_explicit(&n->call_since_ns, 0, memory_order_relaxed);
 	if (n->stop_on_return) {
+		/* on_watchdog = stop after a hang, or a shutdown that came during the call. */
 		n->stop_on_return = false;
-		log_err("node %s: its hung tick returned; stopping it (on_watchdog = stop)", n->name);
+		log_info("node %s: its call returned; stopping it as asked", n->name);
 		sched_stop_node(t, n, NODE_STOPPED);
 		return;
 	}

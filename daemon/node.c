@@ -215,7 +215,7 @@ static int host_submit(const struct horus_host *host, const struct horus_io_requ
 		return -ENODEV;
 	}
 	return pool_submit(n->pool, n, &n->io, n->conf.max_inflight, req, n->conf.io_timeout_ns,
-			   ret);
+			   n->plugin ? &n->plugin->jobs : NULL, ret);
 }
 
 static int host_future_state(const struct horus_host *host, const struct horus_future *f)
@@ -467,15 +467,24 @@ static uint32_t own_handles(const struct node *n, const char *topic)
 	return k;
 }
 
-void node_remove_own_topics(struct node *n)
+void node_remove_stuck_topics(struct node *const *stuck, size_t n_stuck)
 {
-	for (size_t i = 0; i < n->n_pubs + n->n_subs; i++) {
-		const char *topic = i < n->n_pubs ? n->pub_topics[i] : n->sub_topics[i - n->n_pubs];
-		struct horus_topic_info info;
+	for (size_t k = 0; k < n_stuck; k++) {
+		const struct node *n = stuck[k];
 
-		if (horus_topic_info(n->host.ns, topic, HORUS_KIND_HUB, &info) == 0 &&
-		    info.publishers + info.subscribers <= own_handles(n, topic)) {
-			(void)horus_topic_remove(n->host.ns, topic, HORUS_KIND_HUB);
+		for (size_t i = 0; i < n->n_pubs + n->n_subs; i++) {
+			const char *topic =
+				i < n->n_pubs ? n->pub_topics[i] : n->sub_topics[i - n->n_pubs];
+			struct horus_topic_info info;
+			uint32_t ours = 0;
+
+			for (size_t j = 0; j < n_stuck; j++) {
+				ours += own_handles(stuck[j], topic);
+			}
+			if (horus_topic_info(n->host.ns, topic, HORUS_KIND_HUB, &info) == 0 &&
+			    info.publishers + info.subscribers <= ours) {
+				(void)horus_topic_remove(n->host.ns, topic, HORUS_KIND_HUB);
+			}
 		}
 	}
 }

@@ -77,6 +77,7 @@ struct node {
 	bool zombie;         /* hung and replaced: fini when its call returns, then free */
 	bool stop_on_return; /* hung with on_watchdog = stop: stop when its call returns */
 	uint32_t stuck_instances; /* earlier instances of it abandoned in a hung call */
+	bool start_queued;        /* its init waits in the command queue */
 	double actual_hz;    /* ticks per second over the watcher's last window */
 	uint64_t rate_prev_ticks;
 
@@ -128,10 +129,10 @@ void node_fini(struct node *n);
 void node_destroy(struct node *n);
 
 /*
- * At shutdown, for a node still stuck in a call: removes the segments of the topics it opened
- * that nobody but its own handles holds (they cannot be closed under its feet).
+ * At shutdown, for the nodes still stuck in a call: removes the segments of the topics they
+ * opened that nobody but their own handles holds (those cannot be closed under their feet).
  */
-void node_remove_own_topics(struct node *n);
+void node_remove_stuck_topics(struct node *const *stuck, size_t n_stuck);
 
 /* Were the settings that need a re-init (plugin, params) changed from a to b? */
 bool node_conf_needs_restart(const struct node_conf *a, const struct node_conf *b);

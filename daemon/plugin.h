@@ -22,7 +22,9 @@ struct plugin {
 	ino_t ino;
 	struct timespec mtime;
 	off_t size;
-	unsigned refs; /* node instances using it */
+	unsigned refs; /* node instances using it (scheduler lock) */
+	_Atomic unsigned jobs; /* pool jobs that may still run its code */
+	bool doomed;   /* replaced or gone from disk: unload once refs and jobs are 0 */
 	int fd;        /* the checked file, open while loaded: see plugin_load() */
 };
 

@@ -25,6 +25,7 @@ struct horus_future {
 	char msg[POOL_MSG_MAX];
 	uint64_t submit_ns;
 	uint64_t deadline_ns;   /* 0: no timeout */
+	_Atomic unsigned *pin;  /* held on the plugin's code until the job is over */
 	struct horus_future *qnext; /* pool queue */
 	struct horus_future *jnext; /* node's jobs */
 	struct horus_future *dnext; /* node's done list */
@@ -59,13 +60,21 @@ struct pool {
 };
 
 /* Things to do once the lock is dropped: user callbacks never run under it. */
+#define AFTER_MAX 16
+
 struct after {
-	struct node *notify[8];
+	struct node *notify[AFTER_MAX];
 	unsigned n_notify;
-	void (*arg_free[8])(void *);
-	void *arg[8];
+	void (*arg_free[AFTER_MAX])(void *);
+	void *arg[AFTER_MAX];
+	_Atomic unsigned *pin[AFTER_MAX];
 	unsigned n_free;
 };
+
+static bool after_full(const struct after *a)
+{
+	return a->n_notify == AFTER_MAX || a->n_free == AFTER_MAX;
+}
 
 static void after_notify(struct after *a, struct node *n)
 {
@@ -74,24 +83,35 @@ static void after_notify(struct after *a, struct node *n)
 			return;
 		}
 	}
-	if (a->n_notify < 8) {
-		a->notify[a->n_notify++] = n;
-	}
+	a->notify[a->n_notify++] = n; /* callers flush before it can be full */
 }
 
+/*
+ * The job is over for good: its arg_free runs, then its pin on the plugin's code is dropped.
+ * Exactly once per job. Callers flush before `a` is full.
+ */
 static void after_free(struct after *a, struct horus_future *f)
 {
-	if (f->req.arg_free && a->n_free < 8) {
-		a->arg_free[a->n_free] = f->req.arg_free;
-		a->arg[a->n_free++] = f->req.arg;
+	if (!f->req.arg_free && !f->pin) {
+		return;
 	}
-	f->req.arg_free = NULL; /* exactly once */
+	a->arg_free[a->n_free] = f->req.arg_free;
+	a->arg[a->n_free] = f->req.arg;
+	a->pin[a->n_free++] = f->pin;
+	f->req.arg_free = NULL;
+	f->pin = NULL;
 }
 
 static void after_run(struct pool *p, struct after *a)
 {
 	for (unsigned i = 0; i < a->n_free; i++) {
-		a->arg_free[i](a->arg[i]);
+		if (a->arg_free[i]) {
+			a->arg_free[i](a->arg[i]);
+		}
+		if (a->pin[i]) {
+			/* Last: the plugin's code may be unloaded once this reaches zero. */
+			atomic_fetch_sub_explicit(a->pin[i], 1, memory_order_release);
+		}
 	}
 	for (unsigned i = 0; i < a->n_notify; i++) {
 		p->notify(p->userdata, a->notify[i]);
@@ -364,6 +384,11 @@ void pool_destroy(struct pool *p, uint64_t timeout_ns)
 		f->finished = true;
 		after_free(&a, f);
 		maybe_free(f);
+		if (after_full(&a)) {
+			pthread_mutex_unlock(&p->lock);
+			after_run(p, &a);
+			pthread_mutex_lock(&p->lock);
+		}
 	}
 	pthread_cond_broadcast(&p->work);
 	while (p->live > p->stuck + (p->running - p->stuck)) {
@@ -403,7 +428,8 @@ const char *pool_name(const struct pool *p)
 /* ---- futures ----------------------------------------------------------------------------- */
 
 int pool_submit(struct pool *p, struct node *n, struct node_io *io, uint32_t max_inflight,
-		const struct horus_io_request *req, uint64_t timeout_ns, struct horus_future **ret)
+		const struct horus_io_request *req, uint64_t timeout_ns, _Atomic unsigned *pin,
+		struct horus_future **ret)
 {
 	struct horus_future *f;
 	uint64_t now;
@@ -424,6 +450,10 @@ int pool_submit(struct pool *p, struct node *n, struct node_io *io, uint32_t max
 		return -EBUSY;
 	}
 	f->req = *req;
+	f->pin = pin;
+	if (pin) {
+		atomic_fetch_add_explicit(pin, 1, memory_order_relaxed);
+	}
 	f->node = n;
 	f->io = io;
 	f->submit_ns = now;
@@ -596,7 +626,7 @@ void pool_detach_node(struct pool *p, struct node_io *io)
 		f->in_done = false;
 		f->released = true;
 		maybe_free(f);
-		if (a.n_free == 8) {
+		if (after_full(&a)) {
 			pthread_mutex_unlock(&p->lock);
 			after_run(p, &a);
 			pthread_mutex_lock(&p->lock);
@@ -627,7 +657,7 @@ bool pool_watch(struct pool *p, uint64_t now)
 			after_free(&a, f);
 			maybe_free(f);
 		}
-		if (a.n_notify == 8 || a.n_free == 8) {
+		if (after_full(&a)) {
 			break; /* the rest on the next watch */
 		}
 	}
@@ -638,7 +668,7 @@ bool pool_watch(struct pool *p, uint64_t now)
 		    atomic_load(&f->state) != HORUS_FUTURE_PENDING) {
 			continue;
 		}
-		if (a.n_notify == 8) {
+		if (after_full(&a)) {
 			break;
 		}
 		/* Overdue while running: resolve it now, and stop counting on this worker. */

@@ -71,11 +71,13 @@ void pool_destroy(struct pool *p, uint64_t timeout_ns);
 const char *pool_name(const struct pool *p);
 
 /*
- * Queues req for node n (max_inflight: its limit; timeout_ns 0 = none). -EBUSY, -EINVAL,
- * -ENOMEM.
+ * Queues req for node n (max_inflight: its limit; timeout_ns 0 = none). *pin (may be NULL) is
+ * raised while the job may still run code of the node's plugin (fn, arg_free), so that the
+ * plugin is not unloaded under it. -EBUSY, -EINVAL, -ENOMEM.
  */
 int pool_submit(struct pool *p, struct node *n, struct node_io *io, uint32_t max_inflight,
-		const struct horus_io_request *req, uint64_t timeout_ns, struct horus_future **ret);
+		const struct horus_io_request *req, uint64_t timeout_ns, _Atomic unsigned *pin,
+		struct horus_future **ret);
 int pool_future_state(struct pool *p, struct node_io *io, const struct horus_future *f);
 int pool_future_take(struct pool *p, struct node_io *io, struct horus_future *f);
 const char *pool_future_error(struct pool *p, struct node_io *io, const struct horus_future *f);

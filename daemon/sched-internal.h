@@ -55,6 +55,7 @@ enum cmd_kind {
 	CMD_START,     /* init a listed node, by name: one command per node, so that a hanging
 			* init holds up nothing but itself */
 	CMD_BARRIER,   /* runs `done` once the commands before it are through */
+	CMD_SWEEP,     /* unload plugins that nothing uses any more */
 	CMD_WATCHDOG,  /* a watchdog trip on a node that is not inside a call */
 };
 
@@ -92,6 +93,8 @@ struct sched {
 
 	struct pool **pools; /* [0] is "default"; never destroyed before the scheduler */
 	size_t n_pools;
+	bool sweep_queued;
+	bool draining;          /* shutting down: nodes stop when their call returns */
 	struct node **zombies;  /* abandoned instances still inside a hung call */
 	size_t n_zombies;
 	struct node **io_ready; /* nodes with resolved jobs to hand over on their thread */
@@ -124,5 +127,12 @@ int sched_thread_start(struct sched *s, struct sched_thread **ret);
 void sched_reap_threads(struct sched *s);
 void sched_queue_cmd(struct sched *s, struct cmd *c);
 void sched_run_commands(struct sched_thread *t);
+/*
+ * Abandons a node inside a call (hung, or being replaced): it leaves the node list, and its
+ * fini runs (and it is freed) if the call ever returns. Lock held.
+ */
+void sched_abandon(struct sched *s, struct node *n);
+/* Unloads doomed plugins once no instance and no job uses them. Lock held. */
+void sched_sweep_plugins(struct sched_thread *t);
 
 #endif /* HORUS_DAEMON_SCHED_INTERNAL_H */

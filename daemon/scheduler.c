@@ -82,6 +82,19 @@ int sched_node_op(struct sched *s, const char *name, enum sched_node_op op, sche
  * and every other node moves to a fresh active lane. Lock held.
  */
 
+static void queue_stop(struct sched *s, const char *name)
+{
+	struct cmd *c = calloc(1, sizeof(*c));
+
+	if (c && (c->name = strdup(name))) {
+		c->kind = CMD_NODE;
+		c->op = SCHED_NODE_STOP;
+		sched_queue_cmd(s, c);
+	} else {
+		free(c);
+	}
+}
+
 void sched_destroy(struct sched *s, uint64_t fini_timeout_ns)
 {
 	struct sched_thread *t;
@@ -90,35 +103,43 @@ void sched_destroy(struct sched *s, uint64_t fini_timeout_ns)
 	if (!s) {
 		return;
 	}
-	/* Stop ticking, then fini every node on the active thread, one command per node. */
+	/*
+	 * Stop ticking, then fini every node on the active lane, one command per node. A node
+	 * inside a call (a slow tick on its own lane, an init) is stopped when the call returns.
+	 */
 	pthread_mutex_lock(&s->lock);
+	s->draining = true;
 	for (size_t i = 0; i < s->n_nodes; i++) {
-		sched_heap_remove(s->nodes[i]);
-	}
-	for (size_t i = 0; i < s->n_nodes; i++) {
-		struct cmd *c = calloc(1, sizeof(*c));
+		struct node *n = s->nodes[i];
 
-		if (c && (c->name = strdup(s->nodes[i]->name))) {
-			c->kind = CMD_NODE;
-			c->op = SCHED_NODE_STOP;
-			sched_queue_cmd(s, c);
-		} else {
-			free(c);
+		sched_heap_remove(n);
+		if (n->runner) {
+			n->stop_on_return = true;
+			continue;
 		}
+		queue_stop(s, n->name);
 	}
 	pthread_mutex_unlock(&s->lock);
 
-	/* Wait for the commands to drain; a fini that hangs is handed over like a tick. */
+	/* Wait until no node is left initialised: fini may be handed over like a tick. */
 	for (;;) {
 		bool drained;
 
 		pthread_mutex_lock(&s->lock);
-		drained = !s->cmd_head && !s->active->call_since_ns;
+		drained = !s->cmd_head;
+		for (size_t i = 0; i < s->n_nodes && drained; i++) {
+			drained = !s->nodes[i]->inited;
+		}
+		if (!drained && now_ns() > deadline) {
+			for (size_t i = 0; i < s->n_nodes; i++) {
+				if (s->nodes[i]->inited) {
+					log_err("shutdown: node %s did not finish in time; leaving it",
+						s->nodes[i]->name);
+				}
+			}
+		}
 		pthread_mutex_unlock(&s->lock);
 		if (drained || now_ns() > deadline) {
-			if (!drained) {
-				log_err("shutdown: a node's fini did not return in time; leaving it");
-			}
 			break;
 		}
 		(void)sched_watch(s);
@@ -155,29 +176,38 @@ void sched_destroy(struct sched *s, uint64_t fini_timeout_ns)
 	/* Nodes stuck for good: their handles cannot be closed under them, but the topics only
 	 * they hold need not outlive the daemon. */
 	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; i < s->n_nodes; i++) {
-		if (s->nodes[i]->runner) {
-			node_remove_own_topics(s->nodes[i]);
+	{
+		struct node **stuck = calloc(s->n_nodes + s->n_zombies + 1, sizeof(*stuck));
+		size_t n_stuck = 0;
+
+		for (size_t i = 0; stuck && i < s->n_nodes; i++) {
+			if (s->nodes[i]->runner) {
+				stuck[n_stuck++] = s->nodes[i];
+			}
 		}
-	}
-	for (size_t i = 0; i < s->n_zombies; i++) {
-		node_remove_own_topics(s->zombies[i]);
+		for (size_t i = 0; stuck && i < s->n_zombies; i++) {
+			stuck[n_stuck++] = s->zombies[i];
+		}
+		node_remove_stuck_topics(stuck, n_stuck);
+		free(stuck);
 	}
 	pthread_mutex_unlock(&s->lock);
+	if (s->n_retired) {
+		/* A thread is still inside plugin code and may come back to any of this, pools
+		 * included: leave it all to the process's exit. */
+		return;
+	}
 	for (size_t i = 0; i < s->n_pools; i++) {
 		pool_destroy(s->pools[i], 1000ull * 1000 * 1000);
-	}
-	if (s->n_retired) {
-		/* A thread is still inside plugin code and may come back to any of this: leave
-		 * it all to the process's exit. */
-		return;
 	}
 	for (size_t i = 0; i < s->n_nodes; i++) {
 		node_destroy(s->nodes[i]);
 	}
 	free(s->nodes);
 	for (size_t i = 0; i < s->n_plugins; i++) {
-		if (s->plugins[i]->refs == 0) {
+		/* A plugin with a job still on a stuck worker stays mapped: the pools are gone
+		 * but that worker may yet return into its code. */
+		if (s->plugins[i]->refs == 0 && !atomic_load(&s->plugins[i]->jobs)) {
 			plugin_unload(s->plugins[i]);
 		}
 	}

@@ -83,22 +83,14 @@ static void node_hung(struct sched *s, struct node *n, uint64_t now)
 		free(c);
 		return;
 	}
-	n->zombie = true;
-	sched_drop_node(s, n);
-	{
-		struct node **z = realloc(s->zombies, (s->n_zombies + 1) * sizeof(*z));
-
-		if (z) {
-			s->zombies = z;
-			s->zombies[s->n_zombies++] = n;
-		}
-	}
+	sched_abandon(s, n);
 	fresh->pool = n->pool;
 	fresh->c = n->c;
 	fresh->stuck_instances = 1;
 	atomic_fetch_add(&fresh->c.restarts, 1);
 	atomic_store(&fresh->state, NODE_STOPPED); /* until its init has run */
 	sched_add_node(s, fresh);
+	fresh->start_queued = true;
 	c->kind = CMD_START;
 	sched_queue_cmd(s, c);
 }
@@ -171,6 +163,20 @@ bool sched_watch(struct sched *s)
 			   atomic_load(&n->circuit) == CIRCUIT_CLOSED && !n->skip_next &&
 			   in_call_for(atomic_load(&n->last_complete_ns), now) > n->conf.watchdog_ns) {
 			node_starved(s, n, now);
+		}
+	}
+	/* Replaced plugins whose last job has finished: unload them on the active lane. */
+	for (size_t i = 0; i < s->n_plugins && !s->sweep_queued; i++) {
+		struct plugin *p = s->plugins[i];
+
+		if (p->doomed && !p->refs && !atomic_load(&p->jobs)) {
+			struct cmd *c = calloc(1, sizeof(*c));
+
+			if (c) {
+				c->kind = CMD_SWEEP;
+				s->sweep_queued = true;
+				sched_queue_cmd(s, c);
+			}
 		}
 	}
 	/* Acted on after the walk: a restart takes the node out of the list. */
