@@ -161,11 +161,17 @@ struct horus_io_request {
 	void *arg;
 	/*
 	 * Called when the job is really over (also after a timeout, once the stuck call
-	 * returns), on whatever thread finished it: the place to free arg. May be NULL.
+	 * returns), on whatever thread finished it: the place to free arg. May be NULL. It may
+	 * run before on_done, and while the node sees the future resolved: the outcome travels
+	 * in the future (future_take), so keep in arg nothing the node reads afterwards unless
+	 * arg is reference-counted between the node and the job.
 	 */
 	void (*arg_free)(void *arg);
-	/* Called on the node's tick thread, between ticks, when the future resolves. May be NULL.
-	 * The future stays the node's to take and release. */
+	/*
+	 * Called on the node's tick thread, between ticks, when the future resolves. May be NULL.
+	 * Every host function may be used from it (take, release, submit the next job, publish).
+	 * The future stays the node's to take and release.
+	 */
 	void (*on_done)(void *node_ctx, struct horus_future *f);
 	/* 0: the node's io_timeout_ms. */
 	uint32_t timeout_ms;
