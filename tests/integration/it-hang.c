@@ -8,8 +8,9 @@
  * This suite runs alone (is_parallel: false) because it measures tick rates. The machine may
  * still be busy with other work: every window is measured at the same time on a reference
  * daemon (nodes at the same rates, nothing hung). Below 99% the test fails, unless the
- * reference lost ticks too (the machine is busy) and the hung daemon lost at most one percent
- * more than the reference; that case is reported as a NOTE.
+ * reference lost ticks too (the machine is busy) and the hung daemon lost at most three percent
+ * more than the reference (bursts of foreign load do not hit two processes alike); that case
+ * is reported as a NOTE.
  */
 
 #include <stdio.h>
@@ -66,7 +67,7 @@ static double ratio_of(const struct sample *a, const struct sample *b, double *r
 
 /*
  * Counts node `name` of H and the reference node over the same window_ms. Fails below 99%
- * unless the reference lost as much (within 1%): then the machine is too busy to tell.
+ * unless the reference lost ticks too and about as many (within 3%): the machine is busy.
  */
 static double measure_against_reference(const char *name, const char *ref, int window_ms,
 					const char *what)
@@ -95,10 +96,10 @@ static double measure_against_reference(const char *name, const char *ref, int w
 		what, name, (unsigned long long)(a1.ticks - a0.ticks), ea, window_ms, ra, rr);
 	/*
 	 * An idle machine keeps the reference at 100%: then 99% is the bar. When the reference
-	 * lost ticks as well, the machine is busy with other work: the hang may then cost at most
-	 * one percent more than the machine does.
+	 * lost ticks as well, the machine is busy with other work: the hung daemon may then lose
+	 * at most three percent more than the reference does.
 	 */
-	if (ra < 0.99 && rr < 0.999 && ra >= rr - 0.01) {
+	if (ra < 0.99 && rr < 0.999 && ra >= rr - 0.03) {
 		fprintf(stderr,
 			"%s: NOTE: the machine is busy (the reference daemon kept %.4f): judged "
 			"against the reference, the hang cost %.4f\n",
