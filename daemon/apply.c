@@ -408,7 +408,7 @@ static int apply_config(struct sched_thread *t, struct horus_config *cfg)
 			if (!nc->enabled && st != NODE_STOPPED) {
 				log_info("node %s: disabled", n->name);
 				sched_stop_node(t, n, NODE_STOPPED);
-			} else if (nc->enabled && !n->runner &&
+			} else if (nc->enabled && !n->runner && !n->operator_stopped &&
 				   (st == NODE_STOPPED || st == NODE_FAILED)) {
 				replace_node(t, n, nc, p, false);
 			} else if (n->heap_index != SIZE_MAX) {
@@ -471,6 +471,7 @@ static int node_command(struct sched_thread *t, const char *name, enum sched_nod
 	case SCHED_NODE_STOP:
 		log_info("node %s: stopped by request", n->name);
 		sched_stop_node(t, n, NODE_STOPPED);
+		n->operator_stopped = true; /* a reload does not undo it; node start does */
 		return 0;
 	case SCHED_NODE_START:
 		if (n->inited) {

@@ -78,6 +78,7 @@ struct node {
 	bool stop_on_return; /* hung with on_watchdog = stop: stop when its call returns */
 	uint32_t stuck_instances; /* earlier instances of it abandoned in a hung call */
 	bool start_queued;        /* its init waits in the command queue */
+	bool operator_stopped;    /* stopped by `node stop`: stays so across reloads */
 	double actual_hz;    /* ticks per second over the watcher's last window */
 	uint64_t rate_prev_ticks;
 

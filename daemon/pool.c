@@ -237,6 +237,23 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * The error a failed job reports through future_take. Codes that take uses for its own answers
+ * (-EAGAIN pending, -EALREADY taken, -EINVAL not ours) and values that are no errno become -EIO,
+ * with the original named in the message, so that a failure never reads as something else.
+ */
+static int job_error(struct horus_future *f, int r)
+{
+	if (r >= -4095 && r != -EAGAIN && r != -EALREADY && r != -EINVAL) {
+		return r;
+	}
+	if (!f->msg[0]) {
+		snprintf(f->msg, sizeof(f->msg), "the job failed with %s", r >= -4095 ? strerror(-r)
+								    : "an invalid error code");
+	}
+	return -EIO;
+}
+
 /* ---- workers ----------------------------------------------------------------------------- */
 
 static void *worker_main(void *arg)
@@ -279,10 +296,8 @@ static void *worker_main(void *arg)
 		f->running = false;
 		f->finished = true;
 		if (atomic_load(&f->state) == HORUS_FUTURE_PENDING) {
-			if (r < 0 && r >= -4095) {
-				resolve(p, f, HORUS_FUTURE_FAILED, r, mono_ns(), &a);
-			} else if (r < 0) {
-				resolve(p, f, HORUS_FUTURE_FAILED, -EIO, mono_ns(), &a);
+			if (r < 0) {
+				resolve(p, f, HORUS_FUTURE_FAILED, job_error(f, r), mono_ns(), &a);
 			} else {
 				resolve(p, f, HORUS_FUTURE_DONE, r, mono_ns(), &a);
 			}

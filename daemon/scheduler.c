@@ -128,11 +128,14 @@ void sched_destroy(struct sched *s, uint64_t fini_timeout_ns)
 		pthread_mutex_lock(&s->lock);
 		drained = !s->cmd_head;
 		for (size_t i = 0; i < s->n_nodes && drained; i++) {
-			drained = !s->nodes[i]->inited;
+			const struct node *n = s->nodes[i];
+
+			/* A hung node is not waited for: its fini runs only if it returns. */
+			drained = !n->inited || (n->runner && atomic_load(&n->state) == NODE_HUNG);
 		}
 		if (!drained && now_ns() > deadline) {
 			for (size_t i = 0; i < s->n_nodes; i++) {
-				if (s->nodes[i]->inited) {
+				if (s->nodes[i]->inited && !s->nodes[i]->runner) {
 					log_err("shutdown: node %s did not finish in time; leaving it",
 						s->nodes[i]->name);
 				}
