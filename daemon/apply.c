@@ -469,7 +469,9 @@ static int node_command(struct sched_thread *t, const char *name, enum sched_nod
 	}
 	switch (op) {
 	case SCHED_NODE_STOP:
-		log_info("node %s: stopped by request", n->name);
+		if (n->inited) {
+			log_info("node %s: stopped by request", n->name);
+		}
 		sched_stop_node(t, n, NODE_STOPPED);
 		n->operator_stopped = true; /* a reload does not undo it; node start does */
 		return 0;

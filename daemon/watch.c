@@ -41,10 +41,15 @@ static void hand_over(struct sched *s, uint64_t now)
 	s->n_retired++;
 	s->active = t;
 	if (log_limit_pass(&s->handoff_limit, now, &(uint64_t){ 0 })) {
-		log_warn("%s%s: a call has not returned for %.1f ms; it keeps its thread and the "
-			 "other nodes move to a fresh one",
-			 owner ? "node " : "a plugin call", owner ? owner->name : "",
-			 (now - old->call_since_ns) / 1e6);
+		if (owner) {
+			log_warn("node %s: a call has not returned for %.1f ms; it keeps its thread "
+				 "and the other nodes move to a fresh one",
+				 owner->name, (now - old->call_since_ns) / 1e6);
+		} else {
+			log_warn("a plugin load or init has not returned for %.1f ms; the nodes move "
+				 "to a fresh thread",
+				 (now - old->call_since_ns) / 1e6);
+		}
 	}
 	sched_thread_wake(t);
 }
