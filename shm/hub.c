@@ -47,6 +47,12 @@ static uint64_t holes_behind(uint64_t cur, uint64_t seq, uint32_t capacity)
 
 int hub_claim(struct shm_seg *seg, uint32_t me, uint32_t len, struct hub_loan *ret)
 {
+	return hub_claim_ex(seg, me, len, true, ret);
+}
+
+int hub_claim_ex(struct shm_seg *seg, uint32_t me, uint32_t len, bool store_len,
+		 struct hub_loan *ret)
+{
 	struct shm_header *h = seg->hdr;
 
 	if (len > seg->max_msg) {
@@ -107,7 +113,10 @@ int hub_claim(struct shm_seg *seg, uint32_t me, uint32_t len, struct hub_loan *r
 				atomic_store_explicit(&slot->counted, 0, memory_order_relaxed);
 				/* Seqlock writer: the busy stamp is visible before any data. */
 				atomic_thread_fence(memory_order_release);
-				atomic_store_explicit(&slot->len, len, memory_order_relaxed);
+				if (store_len) {
+					/* A loan: hub_loan_find() recovers its length from here. */
+					atomic_store_explicit(&slot->len, len, memory_order_relaxed);
+				}
 				if (holes) {
 					atomic_fetch_add_explicit(&h->holes, holes,
 								  memory_order_relaxed);
@@ -152,6 +161,9 @@ void hub_commit(struct shm_seg *seg, const struct hub_loan *loan)
 	 * the two leaves a busy slot that whoever reclaims it uncounts (hub_uncount), so that
 	 * messages + holes stays exact across any crash.
 	 */
+	/* The length joins the stamp in one burst of stores to the line a caught-up reader
+	 * polls: written earlier, before the payload, it would pull that line back and forth. */
+	atomic_store_explicit(&loan->slot->len, loan->len, memory_order_relaxed);
 	atomic_store_explicit(&loan->slot->counted, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->messages, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->bytes, loan->len, memory_order_relaxed);

@@ -41,6 +41,9 @@ struct hub_loan {
 
 /* Writer. me = our participant index. -EMSGSIZE, -EAGAIN (lapped a slot held too long). */
 int hub_claim(struct shm_seg *seg, uint32_t me, uint32_t len, struct hub_loan *ret);
+/* store_len false: the length is written only at commit (the copy path knows it then). */
+int hub_claim_ex(struct shm_seg *seg, uint32_t me, uint32_t len, bool store_len,
+		 struct hub_loan *ret);
 void hub_commit(struct shm_seg *seg, const struct hub_loan *loan);
 void hub_discard(struct shm_seg *seg, const struct hub_loan *loan);
 /* Takes back the message count of a slot whose writer counted it but never committed it. */

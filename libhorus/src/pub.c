@@ -45,7 +45,7 @@ HORUS_EXPORT int horus_pub_publish(struct horus_pub *pub, const void *data, size
 	if (len > pub->seg.max_msg) {
 		return -EMSGSIZE;
 	}
-	r = hub_claim(&pub->seg, (uint32_t)pub->seg.part, (uint32_t)len, &loan);
+	r = hub_claim_ex(&pub->seg, (uint32_t)pub->seg.part, (uint32_t)len, false, &loan);
 	if (r < 0) {
 		return r;
 	}
