@@ -144,8 +144,10 @@ int horus_sub_check(struct horus_sub *sub, const struct horus_sample *sample);
 
 /*
  * Waits until a message is ready. timeout_ns < 0 waits forever, 0 only checks.
- * Returns 0 when ready, -ETIMEDOUT, or -EINTR if a signal interrupted the wait.
- * Publishers wake sleepers through a futex only when someone sleeps.
+ * Returns 0 when ready, -ETIMEDOUT, or -EINTR if a signal interrupted the sleep itself (a
+ * signal that lands between two sleeps is not reported: a caller that must react to signals
+ * waits with a timeout and checks its own flag). Publishers wake sleepers through a futex only
+ * when someone sleeps.
  */
 int horus_sub_wait(struct horus_sub *sub, int64_t timeout_ns);
 
