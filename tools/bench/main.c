@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bench-daemon.h"
 #include "bench.h"
 
 struct subcommand {
@@ -17,6 +18,12 @@ static const struct subcommand subcommands[] = {
 	  "one-way latency, two processes ping-ponging on two cores, vs the bare floor" },
 	{ "throughput", bench_throughput_main,
 	  "messages per second, one publisher streaming to one spinning subscriber" },
+	{ "scheduler", bench_scheduler_main,
+	  "tick lateness and dispatch cost of a real horusd, vs a bare timerfd loop" },
+	{ "asyncio", bench_asyncio_main,
+	  "the seed's 50 ms read in a 100 Hz horusd: blocking in tick vs the worker pool" },
+	{ "pool", bench_pool_main,
+	  "submit-to-completion of empty jobs in horusd's pool, vs CPython's executor" },
 };
 
 static void usage(FILE *f)
