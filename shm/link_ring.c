@@ -2,6 +2,7 @@
 /* Link ring operations: single-producer single-consumer FIFO. See link.h. */
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "link_ring.h"
@@ -9,6 +10,15 @@
 static uint64_t committed(uint64_t seq)
 {
 	return stamp_make(seq, 0, 0);
+}
+
+/*
+ * Are head and tail, read from the segment, within a ring of each other? head may trail tail
+ * by the message of a producer that died between publishing a slot and advancing head.
+ */
+static bool indices_sane(const struct shm_seg *seg, uint64_t head, uint64_t tail)
+{
+	return head >= tail ? head - tail <= seg->capacity : tail - head <= seg->capacity;
 }
 
 int link_producer_init(struct shm_seg *seg, struct link_end *end)
@@ -20,8 +30,7 @@ int link_producer_init(struct shm_seg *seg, struct link_end *end)
 	/* A producer that died between publishing a slot and advancing head left that slot
 	 * committed, and the consumer may have read it already (tail = head + 1): continue
 	 * after every committed slot, or its message would be overwritten unseen. */
-	if ((head >= tail && head - tail > seg->capacity) ||
-	    (head < tail && tail - head > seg->capacity)) {
+	if (!indices_sane(seg, head, tail)) {
 		return -EPROTO;
 	}
 	if (head < tail) {
@@ -44,9 +53,7 @@ int link_consumer_init(struct shm_seg *seg, struct link_end *end)
 	uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
 	uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
 
-	/* head may trail tail by the message of a producer that died mid-send. */
-	if ((head >= tail && head - tail > seg->capacity) ||
-	    (head < tail && tail - head > seg->capacity)) {
+	if (!indices_sane(seg, head, tail)) {
 		return -EPROTO;
 	}
 	end->pos = tail;

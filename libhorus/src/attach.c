@@ -45,18 +45,29 @@ static int resolve_geometry(const struct horus_topic_opts *opts, struct shm_geom
 	return 0;
 }
 
-int attach_segment(struct shm_seg *seg, const char *ns, uint32_t kind, const char *topic,
-		   const struct horus_topic_opts *opts, bool create, uint32_t role)
+int segment_name(const char *ns, uint32_t kind, const char *topic, char name[SHM_NAME_MAX])
 {
-	char nsbuf[HORUS_NAMESPACE_MAX + 1], name[SHM_NAME_MAX];
-	struct shm_geometry geo;
+	char nsbuf[HORUS_NAMESPACE_MAX + 1];
 	int r;
 
+	if (!topic) {
+		return -EINVAL;
+	}
 	r = horus_namespace(ns, nsbuf);
 	if (r < 0) {
 		return r;
 	}
-	r = shm_make_name(name, sizeof(name), nsbuf, kind, topic);
+	return shm_make_name(name, SHM_NAME_MAX, nsbuf, kind, topic);
+}
+
+int attach_segment(struct shm_seg *seg, const char *ns, uint32_t kind, const char *topic,
+		   const struct horus_topic_opts *opts, bool create, uint32_t role)
+{
+	char name[SHM_NAME_MAX];
+	struct shm_geometry geo;
+	int r;
+
+	r = segment_name(ns, kind, topic, name);
 	if (r < 0) {
 		return r;
 	}

@@ -11,6 +11,9 @@
 /* The library is built with hidden visibility; only these definitions are exported. */
 #define HORUS_EXPORT __attribute__((visibility("default")))
 
+/* The /dev/shm name of a topic: namespace resolved and names checked. -EINVAL, ... */
+int segment_name(const char *ns, uint32_t kind, const char *topic, char name[SHM_NAME_MAX]);
+
 /*
  * Opens (creating with opts when create is set) the segment of `topic` and claims a
  * participant slot for `role`. Retries if a cleaner removed the segment in between.

@@ -47,18 +47,14 @@ static void fill_info(struct shm_seg *seg, struct horus_topic_info *info)
 HORUS_EXPORT int horus_topic_info(const char *ns, const char *topic, enum horus_kind kind,
 				  struct horus_topic_info *ret)
 {
-	char nsbuf[HORUS_NAMESPACE_MAX + 1], name[SHM_NAME_MAX];
+	char name[SHM_NAME_MAX];
 	struct shm_seg seg;
 	int r;
 
-	if (!topic || !ret) {
+	if (!ret) {
 		return -EINVAL;
 	}
-	r = horus_namespace(ns, nsbuf);
-	if (r < 0) {
-		return r;
-	}
-	r = shm_make_name(name, sizeof(name), nsbuf, kind, topic);
+	r = segment_name(ns, kind, topic, name);
 	if (r < 0) {
 		return r;
 	}
@@ -73,17 +69,9 @@ HORUS_EXPORT int horus_topic_info(const char *ns, const char *topic, enum horus_
 
 HORUS_EXPORT int horus_topic_remove(const char *ns, const char *topic, enum horus_kind kind)
 {
-	char nsbuf[HORUS_NAMESPACE_MAX + 1], name[SHM_NAME_MAX];
-	int r;
+	char name[SHM_NAME_MAX];
+	int r = segment_name(ns, kind, topic, name);
 
-	if (!topic) {
-		return -EINVAL;
-	}
-	r = horus_namespace(ns, nsbuf);
-	if (r < 0) {
-		return r;
-	}
-	r = shm_make_name(name, sizeof(name), nsbuf, kind, topic);
 	if (r < 0) {
 		return r;
 	}
