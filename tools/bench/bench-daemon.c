@@ -834,3 +834,17 @@ bool bench_jstr(const char *v, char *buf, size_t size)
 	buf[n] = '\0';
 	return *v == '"';
 }
+
+int bench_locate(const char *cmd, const char *horusd_opt, char *horusd, size_t horusd_size,
+		 const char *plugin_opt, char *plugin, size_t plugin_size)
+{
+	if (bench_find_horusd(horusd_opt, horusd, horusd_size) < 0) {
+		return horusd_opt ? bench_bad_value(cmd, "--horusd", horusd_opt, "an executable file")
+				  : bench_usage_error(cmd, "cannot find horusd; use --horusd");
+	}
+	if (bench_find_node_plugin(plugin_opt, plugin, plugin_size) < 0) {
+		return plugin_opt ? bench_bad_value(cmd, "--plugin", plugin_opt, "a file")
+				  : bench_usage_error(cmd, "cannot find bench_node.so; use --plugin");
+	}
+	return 0;
+}

@@ -38,6 +38,13 @@ int bench_find_horusd(const char *path, char *buf, size_t size);
  * installed copy. -ENOENT when none is found. */
 int bench_find_node_plugin(const char *path, char *buf, size_t size);
 
+/*
+ * Both of the above for subcommand cmd, from its --horusd and --plugin options (NULL when not
+ * given). Returns 0, or the usage error's exit status after printing what was wrong.
+ */
+int bench_locate(const char *cmd, const char *horusd_opt, char *horusd, size_t horusd_size,
+		 const char *plugin_opt, char *plugin, size_t plugin_size);
+
 struct bench_daemon {
 	char dir[BENCH_PATH_MAX];
 	char plugdir[BENCH_PATH_MAX];

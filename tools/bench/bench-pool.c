@@ -473,18 +473,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	if (optind < argc) {
 		return bench_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
 	}
-	if (bench_find_horusd(o->horusd_opt, o->horusd, sizeof(o->horusd)) < 0) {
-		return o->horusd_opt ? bench_bad_value(CMD, "--horusd", o->horusd_opt,
-						       expected[O_HORUSD - O_JOBS])
-				     : bench_usage_error(CMD, "cannot find horusd; use --horusd");
-	}
-	if (bench_find_node_plugin(o->plugin_opt, o->plugin, sizeof(o->plugin)) < 0) {
-		return o->plugin_opt
-			   ? bench_bad_value(CMD, "--plugin", o->plugin_opt,
-					     expected[O_PLUGIN - O_JOBS])
-			   : bench_usage_error(CMD, "cannot find bench_node.so; use --plugin");
-	}
-	return 0;
+	return bench_locate(CMD, o->horusd_opt, o->horusd, sizeof(o->horusd), o->plugin_opt, o->plugin,
+			    sizeof(o->plugin));
 }
 
 int bench_pool_main(int argc, char **argv)
