@@ -558,11 +558,9 @@ static void tick_one(struct sched_thread *t, struct node *n)
 
 static void arm(struct sched_thread *t)
 {
-	struct sched *s = t->s;
 	struct itimerspec its = { 0 };
 	uint64_t at = 0;
 
-	(void)s;
 	if (t->heap_len) {
 		struct node *top = t->heap[0];
 
