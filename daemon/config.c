@@ -824,9 +824,9 @@ static void validate(struct horus_config *cfg, struct config_errors *errs)
 
 static void daemon_defaults(struct daemon_conf *d)
 {
-	d->plugin_dir = strdup("/usr/lib/horus/nodes");
+	d->plugin_dir = strdup(HORUS_PLUGIN_DIR);
 	d->ns = strdup("default");
-	d->control_socket = strdup("/run/horus/horusd.sock");
+	d->control_socket = strdup(HORUS_CONTROL_SOCKET);
 	d->workers = 4;
 	d->queue = 256;
 	d->log_level = HORUS_LOG_INFO;

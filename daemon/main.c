@@ -27,7 +27,7 @@ static void usage(FILE *f)
 		   "\n"
 		   "Runs the horus node runtime in the foreground.\n"
 		   "\n"
-		   "  -c, --config FILE   main configuration (default /etc/horus/horusd.ini);\n"
+		   "  -c, --config FILE   main configuration (default " HORUS_CONFIG_FILE ");\n"
 		   "                      drop-ins are read from FILE's directory/horusd.d/*.ini\n"
 		   "      --check-config  check the configuration and the plugins, print every\n"
 		   "                      problem, exit 0 if good and 78 if not\n"
@@ -258,7 +258,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct daemon d = { .config_path = "/etc/horus/horusd.ini" };
+	struct daemon d = { .config_path = HORUS_CONFIG_FILE };
 	struct timeval tv = { .tv_sec = 0, .tv_usec = WATCH_INTERVAL_US };
 	static const int sigs[] = { SIGHUP, SIGTERM, SIGINT };
 	bool check = false;
