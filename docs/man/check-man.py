@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The man pages document what the code accepts: the docs test (meson test --suite docs).
+
+- horusd.ini(5): every key in daemon/config.c's key table appears as a term under its section
+  ([daemon], [pool.NAME], [topic.NAME], [node.NAME]), and no term there names a key that
+  config.c does not have. A key added to config.c without documentation fails this test.
+- horusctl(1): every command of DESIGN.md (the list below) appears as a term under COMMANDS,
+  and every global option under OPTIONS.
+
+Reads the built roff (what `man` shows), not the sources.
+
+Usage: check-man.py CONFIG_C HORUSD_INI_5 HORUSCTL_1
+"""
+
+import re
+import sys
+
+# DESIGN.md, "Command line": the horusctl commands and global options users rely on.
+HORUSCTL_COMMANDS = [
+    "status",
+    "node list",
+    "node info",
+    "node restart",
+    "node stop",
+    "node start",
+    "topic list",
+    "topic info",
+    "topic echo",
+    "topic hz",
+    "topic bw",
+    "topic pub",
+    "top",
+    "reload",
+    "clean",
+]
+HORUSCTL_OPTIONS = ["--socket", "--namespace", "--json"]
+
+# The section each entry macro of config.c's table fills: D("key", ...) is a [daemon] key.
+CONFIG_SECTIONS = {"D": "[daemon]", "P": "[pool.NAME]", "T": "[topic.NAME]", "N": "[node.NAME]"}
+
+
+def config_keys(path):
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    table = re.search(r"static const struct cfg_item items\[\] = \{(.*?)\n\};", text, re.S)
+    if not table:
+        sys.exit(f"{path}: cannot find the key table 'items[]'")
+    keys = {s: set() for s in CONFIG_SECTIONS.values()}
+    for macro, key in re.findall(r'^\s*([A-Z])\("([^"]+)"', table.group(1), re.M):
+        if macro not in CONFIG_SECTIONS:
+            sys.exit(f"{path}: unknown entry macro {macro}() in items[]")
+        keys[CONFIG_SECTIONS[macro]].add(key)
+    if sum(len(k) for k in keys.values()) < 10:
+        sys.exit(f"{path}: found only {keys}: has the table's form changed?")
+    return keys
+
+
+def plain(roff):
+    """Roff text to what a reader sees."""
+    roff = re.sub(r"\\f[BIRP]", "", roff)
+    roff = roff.replace("\\&", "").replace("\\-", "-").replace("\\(aq", "'")
+    return roff.replace("\\e", "\\").strip()
+
+
+def terms(path):
+    """{(section, subsection): [term, ...]}: a term is a bold line followed by an indent."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    found = {}
+    sh = ss = ""
+    for i, line in enumerate(lines):
+        if line.startswith(".SH "):
+            sh, ss = plain(line[4:]).strip('"'), ""
+        elif line.startswith(".SS "):
+            ss = plain(line[4:]).strip('"')
+        elif line.startswith("\\fB") and i + 1 < len(lines) and lines[i + 1].startswith(".RS"):
+            found.setdefault((sh, ss), []).append(plain(line))
+    return found
+
+
+def main():
+    if len(sys.argv) != 4:
+        sys.exit("usage: check-man.py CONFIG_C HORUSD_INI_5 HORUSCTL_1")
+    config_c, ini5, ctl1 = sys.argv[1:]
+    problems = []
+
+    want = config_keys(config_c)
+    have = terms(ini5)
+    for section, keys in want.items():
+        documented = set(have.get(("SECTIONS AND KEYS", section), []))
+        for key in sorted(keys - documented):
+            problems.append(f"horusd.ini.5: {section} {key}: accepted by config.c, not documented")
+        for key in sorted(documented - keys):
+            problems.append(f"horusd.ini.5: {section} {key}: documented, not in config.c")
+        print(f"horusd.ini.5 {section}: {len(keys & documented)} of {len(keys)} keys documented")
+
+    have = terms(ctl1)
+    commands = have.get(("COMMANDS", ""), [])
+    missing = [c for c in HORUSCTL_COMMANDS if not any(t == c or t.startswith(c + " ") for t in commands)]
+    for cmd in missing:
+        problems.append(f"horusctl.1: command '{cmd}' is not documented under COMMANDS")
+    options = " ".join(have.get(("OPTIONS", ""), []))
+    for opt in HORUSCTL_OPTIONS:
+        if not re.search(re.escape(opt) + r"\b", options):
+            problems.append(f"horusctl.1: option {opt} is not documented under OPTIONS")
+    n = len(HORUSCTL_COMMANDS)
+    print(f"horusctl.1 COMMANDS: {n - len(missing)} of {n} commands of DESIGN.md documented")
+
+    for p in problems:
+        print(p)
+    sys.exit(1 if problems else 0)
+
+
+if __name__ == "__main__":
+    main()
