@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef HORUS_TESTS_RELIABILITY_BUS_REL_H
+#define HORUS_TESTS_RELIABILITY_BUS_REL_H
+
+/*
+ * What the bus reliability suites share, on top of the unit suites' helpers (common.h: fresh
+ * namespace per test, children, pipes, self-checking messages): how big a run is, the figure
+ * lines the report collects, a namespace's footprint in /dev/shm, and a checker for the stream
+ * of messages one subscriber sees.
+ */
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <horus/pubsub.h>
+
+#include "common.h"
+
+/* ---- run size ------------------------------------------------------------------------------ */
+
+/* True when built with AddressSanitizer (gcc or clang). */
+bool rel_asan(void);
+
+/*
+ * Factor applied to loop counts: $HORUS_RELIABILITY_SCALE if set (a positive number), else 0.25
+ * under ASan, else 1. The first call prints which one applies.
+ */
+double rel_scale(void);
+
+/* base * rel_scale(), at least 1. */
+unsigned rel_count(unsigned base);
+
+/* Seconds a timed test runs: $HORUS_RELIABILITY_SECONDS if set, else def. */
+unsigned rel_seconds(unsigned def);
+
+/* Prints "RELIABILITY: <what>: <figure>" on stdout (the report collects these lines). */
+void rel_figure(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Runs fn(arg) in a child process, which _exit()s with its return value. */
+pid_t rel_spawn(int (*fn)(void *arg), void *arg);
+
+/* ---- /dev/shm footprint --------------------------------------------------------------------- */
+
+struct rel_footprint {
+	unsigned segments; /* files of the namespace */
+	uint64_t bytes;	   /* their allocated size (st_blocks), what /dev/shm really holds */
+};
+
+struct rel_footprint rel_footprint_of(const char *ns);
+
+/*
+ * With every process that held them gone: the first clean removes exactly `expected` segments
+ * and leaves the namespace empty, a second one removes nothing. Uses horusctl for both when it
+ * is built ($HORUSCTL names it), then horus_clean() once more; else horus_clean() twice.
+ */
+void rel_clean_twice(const char *ns, unsigned expected);
+
+/* ---- checking what a subscriber receives ------------------------------------------------- */
+
+#define REL_WRITERS 4096u     /* writer ids 0..REL_WRITERS-1 */
+#define REL_END_WRITER 0xe0du /* a message from this writer ends a run */
+
+/* Counters in MAP_SHARED memory: they survive the subscriber that fills them being killed. */
+struct rel_tally {
+	_Atomic uint64_t delivered;    /* messages that verified */
+	_Atomic uint64_t corrupt;      /* checksum failed, or an impossible writer: a torn read */
+	_Atomic uint64_t disorder;     /* a writer's count went backwards or repeated */
+	_Atomic uint64_t gap_mismatch; /* seq - previous seq - 1 != the lost count reported */
+	_Atomic uint64_t stale;	       /* zero-copy: overwritten while held (counted lost) */
+};
+
+/* One subscriber's view: what it expects next. */
+struct rel_stream {
+	struct rel_tally *tally;
+	bool started;	   /* a first message was seen (a late joiner starts anywhere) */
+	uint64_t next_seq; /* seq expected if nothing is lost */
+	uint64_t *last;	   /* per writer: last count + 1, 0 before its first message */
+};
+
+void rel_stream_init(struct rel_stream *s, struct rel_tally *tally);
+void rel_stream_fini(struct rel_stream *s);
+
+enum rel_read_mode {
+	REL_READ_COPY, /* horus_sub_read into the caller's buffer */
+	REL_READ_TAKE, /* horus_sub_take, verified in place, then horus_sub_check */
+};
+
+/*
+ * Reads and checks one message. Returns its length, -EAGAIN when there is none, -ESTALE when a
+ * zero-copy sample was overwritten while it was checked (counted lost by the library), or
+ * another error. *ret_msg gets the message's header when a message is returned; its writer is
+ * UINT32_MAX if the message failed to verify (counted corrupt).
+ */
+int rel_read_one(struct horus_sub *sub, enum rel_read_mode mode, struct rel_stream *s, void *buf,
+		 size_t cap, struct t_msg *ret_msg);
+
+/* Publishes one self-checking message of len bytes, by copy or (loan) in place. */
+int rel_publish(struct horus_pub *pub, bool loan, void *buf, uint32_t len, uint32_t writer,
+		uint64_t count);
+
+#endif /* HORUS_TESTS_RELIABILITY_BUS_REL_H */

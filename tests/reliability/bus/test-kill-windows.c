@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Instants at which a SIGKILL leaves the bus's shared counters wrong, produced
+ * deterministically: a child performs the library's first steps of an operation on the
+ * segment (layout.h defines the bytes) and dies right there. The kill loops
+ * (test-kill-publisher.c, test-kill-subscriber.c) hit these instants by chance, every few runs;
+ * here they are hit every time.
+ *
+ * hub_commit() stores the slot's length, marks the slot `counted`, then adds to `messages`
+ * and `bytes`, then stamps the slot committed. Whoever reclaims a dead writer's busy slot
+ * undoes its count if the slot is marked counted (hub_uncount). A writer killed after the mark
+ * but before the additions therefore gets a count taken back that it never added: `messages`
+ * (or `bytes`) wraps below zero, or stays one short for good. docs/bus.md promises that
+ * messages + holes == sequences "whatever instant a writer was killed at", and `messages`
+ * and `bytes` are what horusctl topic list shows.
+ *
+ * shm_wait() adds the sleeper to `data_waiters`, then flags its participant entry as waiting;
+ * the reclaimer undoes the count only for a flagged entry. A subscriber killed between the two
+ * leaves a sleeper registered for good: every publish on the topic then pays a FUTEX_WAKE
+ * system call, which docs/bus.md says happens "only when a sleeper is registered".
+ */
+
+#include <signal.h>
+#include <stdatomic.h>
+
+#include "rel.h"
+#include "peek.h"
+
+static const struct horus_topic_opts opts = {.capacity = 8, .max_msg = 64};
+
+enum step {
+	STEP_MARKED,  /* counted = 1, messages and bytes not added yet */
+	STEP_COUNTED, /* counted = 1, messages added, bytes not yet */
+};
+
+/* A publisher that dies inside hub_commit() of its first message, after `step`. */
+static int commit_and_die(void *arg)
+{
+	enum step step = (enum step)(intptr_t)arg;
+	struct horus_pub *pub;
+	struct shm_slot *slot;
+	struct t_seg m;
+	void *buf;
+
+	if (horus_pub_open(t_ns, "window", &opts, &pub) != 0 ||
+	    horus_pub_loan(pub, T_MSG_MIN, &buf) != 0) {
+		return 2;
+	}
+	t_msg_fill(buf, T_MSG_MIN, 1, 0, 0);
+	slot = (struct shm_slot *)((uint8_t *)buf - SHM_SLOT_HDR);
+	t_seg_map(&m, HORUS_KIND_HUB, "window");
+	atomic_store(&slot->len, T_MSG_MIN);
+	atomic_store(&slot->counted, 1);
+	if (step == STEP_COUNTED) {
+		atomic_fetch_add(&m.hdr->messages, 1);
+	}
+	raise(SIGKILL);
+	return 3;
+}
+
+static struct horus_topic_info topic_info(void)
+{
+	struct horus_topic_info info;
+
+	ck_assert_int_eq(horus_topic_info(t_ns, "window", HORUS_KIND_HUB, &info), 0);
+	return info;
+}
+
+/* Dies at `step`; then a lap of messages from a live publisher retakes the dead slot. */
+static void die_then_lap(enum step step)
+{
+	struct horus_topic_info info;
+	struct horus_pub *pub;
+	uint8_t buf[T_MSG_MIN];
+
+	ck_assert_int_eq(t_child_wait(rel_spawn(commit_and_die, (void *)(intptr_t)step), 10000),
+			 128 + SIGKILL);
+	/* Looking at the topic reclaims the dead writer (horus_topic_info reads the counters
+	 * before it reclaims: the second look shows the result). Nothing was committed. */
+	(void)topic_info();
+	info = topic_info();
+	ck_assert_uint_eq(info.publishers, 0);
+	ck_assert_msg(info.messages == 0, "messages %llu after a writer died before committing",
+		      (unsigned long long)info.messages);
+	ck_assert_msg(info.bytes == 0, "bytes %llu after a writer died before committing",
+		      (unsigned long long)info.bytes);
+
+	ck_assert_int_eq(horus_pub_open(t_ns, "window", &opts, &pub), 0);
+	for (uint32_t i = 0; i < opts.capacity; i++) {
+		ck_assert_int_eq(rel_publish(pub, false, buf, T_MSG_MIN, 2, i), 0);
+	}
+	info = topic_info();
+	ck_assert_uint_eq(info.sequences, opts.capacity + 1);
+	ck_assert_uint_eq(info.holes, 1);
+	ck_assert_msg(info.messages == opts.capacity && info.bytes == opts.capacity * T_MSG_MIN,
+		      "after a lap of %u messages: messages %llu, bytes %llu", opts.capacity,
+		      (unsigned long long)info.messages, (unsigned long long)info.bytes);
+	ck_assert_uint_eq(info.messages + info.holes, info.sequences);
+	horus_pub_close(pub);
+}
+
+/* A subscriber that dies inside shm_wait(), counted as a sleeper but not yet flagged. */
+static int wait_and_die(void *arg)
+{
+	struct horus_sub *sub;
+	struct t_seg m;
+
+	(void)arg;
+	if (horus_sub_open(t_ns, "window", &opts, 0, &sub) != 0) {
+		return 2;
+	}
+	t_seg_map(&m, HORUS_KIND_HUB, "window");
+	atomic_fetch_add(&m.hdr->data_waiters, 1);
+	raise(SIGKILL);
+	return 3;
+}
+
+START_TEST(killed_entering_wait)
+{
+	struct horus_topic_info info;
+	struct t_seg m;
+
+	ck_assert_int_eq(t_child_wait(rel_spawn(wait_and_die, NULL), 10000), 128 + SIGKILL);
+	ck_assert_int_eq(horus_topic_info(t_ns, "window", HORUS_KIND_HUB, &info), 0);
+	ck_assert_uint_eq(info.subscribers, 0);
+	t_seg_map(&m, HORUS_KIND_HUB, "window");
+	ck_assert_msg(atomic_load(&m.hdr->data_waiters) == 0,
+		      "%u sleepers registered on a topic without subscribers",
+		      atomic_load(&m.hdr->data_waiters));
+	t_seg_unmap(&m);
+}
+END_TEST
+
+START_TEST(killed_after_mark)
+{
+	die_then_lap(STEP_MARKED);
+}
+END_TEST
+
+START_TEST(killed_after_message_count)
+{
+	die_then_lap(STEP_COUNTED);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("kill-windows");
+
+	tcase_add_test(t_tcase(s, "killed_after_mark", 20), killed_after_mark);
+	tcase_add_test(t_tcase(s, "killed_after_message_count", 20), killed_after_message_count);
+	tcase_add_test(t_tcase(s, "killed_entering_wait", 20), killed_entering_wait);
+	return t_run(s, "rkw");
+}
