@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Shared by the install tests (sourced). meson passes the build and source roots and every
 # install path (absolute, without DESTDIR) in HORUS_* variables; see meson.build here.
 
