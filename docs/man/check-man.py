@@ -5,12 +5,13 @@
 - horusd.ini(5): every key in daemon/config.c's key table appears as a term under its section
   ([daemon], [pool.NAME], [topic.NAME], [node.NAME]), and no term there names a key that
   config.c does not have. A key added to config.c without documentation fails this test.
-- horusctl(1): every command of DESIGN.md (the list below) appears as a term under COMMANDS,
-  and every global option under OPTIONS.
+- horusctl(1): every command of DESIGN.md (the list below) and every command in the verb table
+  of tools/horusctl/args.c appears as a term under COMMANDS, and every global option under
+  OPTIONS. A command added to horusctl without documentation fails this test.
 
 Reads the built roff (what `man` shows), not the sources.
 
-Usage: check-man.py CONFIG_C HORUSD_INI_5 HORUSCTL_1
+Usage: check-man.py CONFIG_C HORUSCTL_ARGS_C HORUSD_INI_5 HORUSCTL_1
 """
 
 import re
@@ -56,6 +57,22 @@ def config_keys(path):
     return keys
 
 
+def horusctl_commands(path):
+    """The commands of horusctl's verb table: {"status", NULL, CTL_STATUS, ...} is "status"."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    table = re.search(r"static const struct verb_def verbs\[\] = \{(.*?)\n\};", text, re.S)
+    if not table:
+        sys.exit(f"{path}: cannot find the verb table 'verbs[]'")
+    found = []
+    for w1, w2, verb in re.findall(r'\{"([a-z]+)", (?:"([a-z]+)"|NULL), (CTL_[A-Z_]+)', table.group(1)):
+        if verb != "CTL_HELP":  # -h and --help are options
+            found.append(f"{w1} {w2}" if w2 else w1)
+    if len(found) < 10:
+        sys.exit(f"{path}: found only {found}: has the table's form changed?")
+    return found
+
+
 def plain(roff):
     """Roff text to what a reader sees."""
     roff = re.sub(r"\\f[BIRP]", "", roff)
@@ -80,9 +97,9 @@ def terms(path):
 
 
 def main():
-    if len(sys.argv) != 4:
-        sys.exit("usage: check-man.py CONFIG_C HORUSD_INI_5 HORUSCTL_1")
-    config_c, ini5, ctl1 = sys.argv[1:]
+    if len(sys.argv) != 5:
+        sys.exit("usage: check-man.py CONFIG_C HORUSCTL_ARGS_C HORUSD_INI_5 HORUSCTL_1")
+    config_c, args_c, ini5, ctl1 = sys.argv[1:]
     problems = []
 
     want = config_keys(config_c)
@@ -97,15 +114,16 @@ def main():
 
     have = terms(ctl1)
     commands = have.get(("COMMANDS", ""), [])
-    missing = [c for c in HORUSCTL_COMMANDS if not any(t == c or t.startswith(c + " ") for t in commands)]
+    wanted = HORUSCTL_COMMANDS + [c for c in horusctl_commands(args_c) if c not in HORUSCTL_COMMANDS]
+    missing = [c for c in wanted if not any(t == c or t.startswith(c + " ") for t in commands)]
     for cmd in missing:
         problems.append(f"horusctl.1: command '{cmd}' is not documented under COMMANDS")
     options = " ".join(have.get(("OPTIONS", ""), []))
     for opt in HORUSCTL_OPTIONS:
         if not re.search(re.escape(opt) + r"\b", options):
             problems.append(f"horusctl.1: option {opt} is not documented under OPTIONS")
-    n = len(HORUSCTL_COMMANDS)
-    print(f"horusctl.1 COMMANDS: {n - len(missing)} of {n} commands of DESIGN.md documented")
+    n = len(wanted)
+    print(f"horusctl.1 COMMANDS: {n - len(missing)} of {n} commands (DESIGN.md, args.c) documented")
 
     for p in problems:
         print(p)
