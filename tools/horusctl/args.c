@@ -31,27 +31,27 @@ struct verb_def {
 };
 
 static const struct verb_def verbs[] = {
-	{ "status", NULL, CTL_STATUS, 0, 0, "" },
-	{ "reload", NULL, CTL_RELOAD, 0, 0, "" },
-	{ "clean", NULL, CTL_CLEAN, 0, 0, "" },
-	{ "top", NULL, CTL_TOP, 0, OPT_D | OPT_SORT, "" },
-	{ "help", NULL, CTL_HELP, 0, 0, "" },
-	{ "node", "list", CTL_NODE_LIST, 0, 0, "" },
-	{ "node", "info", CTL_NODE_INFO, 1, 0, " NAME" },
-	{ "node", "restart", CTL_NODE_RESTART, 1, 0, " NAME" },
-	{ "node", "stop", CTL_NODE_STOP, 1, 0, " NAME" },
-	{ "node", "start", CTL_NODE_START, 1, 0, " NAME" },
-	{ "topic", "list", CTL_TOPIC_LIST, 0, 0, "" },
-	{ "topic", "info", CTL_TOPIC_INFO, 1, OPT_W, " TOPIC" },
-	{ "topic", "echo", CTL_TOPIC_ECHO, 1, OPT_N | OPT_RAW, " TOPIC" },
-	{ "topic", "hz", CTL_TOPIC_HZ, 1, OPT_N | OPT_W, " TOPIC" },
-	{ "topic", "bw", CTL_TOPIC_BW, 1, OPT_N | OPT_W, " TOPIC" },
-	{ "topic", "pub", CTL_TOPIC_PUB, 2, OPT_N | OPT_R, " TOPIC DATA" },
+    {"status", NULL, CTL_STATUS, 0, 0, ""},
+    {"reload", NULL, CTL_RELOAD, 0, 0, ""},
+    {"clean", NULL, CTL_CLEAN, 0, 0, ""},
+    {"top", NULL, CTL_TOP, 0, OPT_D | OPT_SORT, ""},
+    {"help", NULL, CTL_HELP, 0, 0, ""},
+    {"node", "list", CTL_NODE_LIST, 0, 0, ""},
+    {"node", "info", CTL_NODE_INFO, 1, 0, " NAME"},
+    {"node", "restart", CTL_NODE_RESTART, 1, 0, " NAME"},
+    {"node", "stop", CTL_NODE_STOP, 1, 0, " NAME"},
+    {"node", "start", CTL_NODE_START, 1, 0, " NAME"},
+    {"topic", "list", CTL_TOPIC_LIST, 0, 0, ""},
+    {"topic", "info", CTL_TOPIC_INFO, 1, OPT_W, " TOPIC"},
+    {"topic", "echo", CTL_TOPIC_ECHO, 1, OPT_N | OPT_RAW, " TOPIC"},
+    {"topic", "hz", CTL_TOPIC_HZ, 1, OPT_N | OPT_W, " TOPIC"},
+    {"topic", "bw", CTL_TOPIC_BW, 1, OPT_N | OPT_W, " TOPIC"},
+    {"topic", "pub", CTL_TOPIC_PUB, 2, OPT_N | OPT_R, " TOPIC DATA"},
 };
 
 static const char *const sort_names[] = {
-	[CTL_SORT_NAME] = "name", [CTL_SORT_STATE] = "state", [CTL_SORT_P99] = "p99",
-	[CTL_SORT_MISSES] = "misses", [CTL_SORT_RATE] = "rate",
+    [CTL_SORT_NAME] = "name",	  [CTL_SORT_STATE] = "state", [CTL_SORT_P99] = "p99",
+    [CTL_SORT_MISSES] = "misses", [CTL_SORT_RATE] = "rate",
 };
 
 const char *ctl_sort_name(enum ctl_sort sort)
@@ -95,8 +95,9 @@ static int parse_count(const char *opt, const char *s, long min, long *ret, char
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (!*s || *end || errno || v < min || v > 1000000000L || s[0] == '+' || s[0] == ' ') {
-		return usage_error(err, "option '%s': '%.40s' is not a whole number from %ld to 1000000000",
-			     opt, s, min);
+		return usage_error(
+		    err, "option '%s': '%.40s' is not a whole number from %ld to 1000000000", opt,
+		    s, min);
 	}
 	*ret = v;
 	return 0;
@@ -111,8 +112,8 @@ static int parse_real(const char *opt, const char *s, double min, double max, do
 	errno = 0;
 	v = strtod(s, &end);
 	if (!*s || *end || errno || !isfinite(v) || v < min || v > max || s[0] == ' ') {
-		return usage_error(err, "option '%s': '%.40s' is not a number from %g to %g", opt, s, min,
-			     max);
+		return usage_error(err, "option '%s': '%.40s' is not a number from %g to %g", opt,
+				   s, min, max);
 	}
 	*ret = v;
 	return 0;
@@ -143,14 +144,14 @@ static int check_node_name(const char *name, char *err)
 
 	if (n == 0 || n > CTL_NODE_NAME_MAX) {
 		return usage_error(err, "node name '%.40s' must be 1 to %d bytes", name,
-			     CTL_NODE_NAME_MAX);
+				   CTL_NODE_NAME_MAX);
 	}
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)name[i];
 
 		if (c <= ' ' || c == 0x7f) {
-			return usage_error(err, "node name '%.40s' contains a blank or control character",
-				     name);
+			return usage_error(
+			    err, "node name '%.40s' contains a blank or control character", name);
 		}
 	}
 	return 0;
@@ -178,8 +179,8 @@ static const struct verb_def *find_verb(char *const words[], int n, char *err)
 		usage_error(err, "unknown command '%.40s'", words[0]);
 	} else if (!w2) {
 		usage_error(err, "'%s' needs a subcommand: %s", words[0],
-		      !strcmp(words[0], "node") ? "list, info, restart, stop, start"
-						: "list, info, echo, hz, bw, pub");
+			    !strcmp(words[0], "node") ? "list, info, restart, stop, start"
+						      : "list, info, echo, hz, bw, pub");
 	} else {
 		usage_error(err, "unknown command '%s %.40s'", words[0], w2);
 	}
@@ -194,19 +195,20 @@ static int check_verb(const struct verb_def *v, char *const words[], int n, int 
 	const char *label = v->w2 ? v->w2 : "";
 
 	if (n - used < v->operands) {
-		return usage_error(err, "'%s%s%s' needs%s", v->w1, *label ? " " : "", label, v->usage);
+		return usage_error(err, "'%s%s%s' needs%s", v->w1, *label ? " " : "", label,
+				   v->usage);
 	}
 	if (n - used > v->operands) {
-		return usage_error(err, "unexpected argument '%.40s' after '%s%s%s'", words[used + v->operands],
-			     v->w1, *label ? " " : "", label);
+		return usage_error(err, "unexpected argument '%.40s' after '%s%s%s'",
+				   words[used + v->operands], v->w1, *label ? " " : "", label);
 	}
 	if (opts & ~v->opts) {
-		static const char *const names[] = { "-n", "-r", "-w", "--raw", "-d", "--sort" };
+		static const char *const names[] = {"-n", "-r", "-w", "--raw", "-d", "--sort"};
 
 		for (int i = 0; i < 6; i++) {
 			if (opts & ~v->opts & (1 << i)) {
-				return usage_error(err, "option '%s' does not apply to '%s%s%s'", names[i],
-					     v->w1, *label ? " " : "", label);
+				return usage_error(err, "option '%s' does not apply to '%s%s%s'",
+						   names[i], v->w1, *label ? " " : "", label);
 			}
 		}
 	}
@@ -230,8 +232,7 @@ static int check_verb(const struct verb_def *v, char *const words[], int n, int 
 }
 
 /* Takes the value of option argv[*i] ("-x V" or "--long=V"); NULL with err set if missing. */
-static const char *opt_value(int argc, char *const argv[], int *i, const char *long_name,
-			     char *err)
+static const char *opt_value(int argc, char *const argv[], int *i, const char *long_name, char *err)
 {
 	const char *v = long_name ? inline_value(argv[*i], long_name) : NULL;
 
@@ -247,7 +248,7 @@ static const char *opt_value(int argc, char *const argv[], int *i, const char *l
 
 int ctl_args_parse(int argc, char *const argv[], struct ctl_args *ret, char err[CTL_ERR_MAX])
 {
-	struct ctl_args a = { 0 };
+	struct ctl_args a = {0};
 	char *words[WORDS_MAX + 1];
 	int n = 0, opts = 0;
 	bool dashdash = false;
@@ -322,10 +323,11 @@ int ctl_args_parse(int argc, char *const argv[], struct ctl_args *ret, char err[
 				return -EINVAL;
 			}
 			if (!(a.sort = ctl_sort_parse(val))) {
-				return usage_error(err,
-					     "option '--sort': '%.40s' is not one of name, state, "
-					     "p99, misses, rate",
-					     val);
+				return usage_error(
+				    err,
+				    "option '--sort': '%.40s' is not one of name, state, "
+				    "p99, misses, rate",
+				    val);
 			}
 			opts |= OPT_SORT;
 		} else if (is_flag(arg, NULL, "--raw")) {

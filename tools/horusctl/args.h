@@ -46,14 +46,14 @@ enum ctl_sort {
 struct ctl_args {
 	enum ctl_verb verb;
 	const char *socket; /* --socket, NULL if not given */
-	const char *ns;     /* --namespace, NULL if not given */
+	const char *ns;	    /* --namespace, NULL if not given */
 	bool json;
 	const char *name; /* node name or topic (borrowed from argv) */
 	const char *data; /* topic pub DATA */
-	long count;       /* -n: 0 when not given */
-	double rate_hz;   /* -r: 0 when not given */
+	long count;	  /* -n: 0 when not given */
+	double rate_hz;	  /* -r: 0 when not given */
 	double window_s;  /* -w, and top's -d */
-	bool raw;         /* topic echo --raw */
+	bool raw;	  /* topic echo --raw */
 	enum ctl_sort sort;
 };
 

@@ -39,7 +39,7 @@ static long long now_ms(void)
 
 static int connect_to(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -63,7 +63,7 @@ static int connect_to(const char *path)
 static int wait_fd(int fd, short events, long long deadline)
 {
 	for (;;) {
-		struct pollfd p = { .fd = fd, .events = events };
+		struct pollfd p = {.fd = fd, .events = events};
 		long long left = deadline - now_ms();
 		int r;
 
@@ -183,7 +183,7 @@ const char *ctl_reply_error(const struct json_doc *doc)
 
 int ctl_ask(const struct ctl *c, const char *req, int timeout_ms, bool quiet, struct json_doc **ret)
 {
-	struct json_error jerr = { 0 };
+	struct json_error jerr = {0};
 	struct json_doc *doc;
 	char *reply = NULL;
 	size_t len = 0;

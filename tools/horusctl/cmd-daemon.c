@@ -236,7 +236,7 @@ int cmd_node_info(struct ctl *c)
 int cmd_node_op(struct ctl *c)
 {
 	struct json_doc *doc = NULL;
-	const char *op = c->args.verb == CTL_NODE_STOP    ? "stop"
+	const char *op = c->args.verb == CTL_NODE_STOP	  ? "stop"
 			 : c->args.verb == CTL_NODE_START ? "start"
 							  : "restart";
 	const char *done = c->args.verb == CTL_NODE_STOP    ? "stopped"
@@ -266,7 +266,11 @@ int cmd_reload(struct ctl *c)
 	int r = ctl_ask(c, "reload", CTL_OP_TIMEOUT_MS, false, &doc);
 
 	if (r != CTL_EXIT_OK) {
-		return daemon_error("reload", doc, r);
+		if (doc) {
+			ctl_err("%s", ctl_reply_error(doc)); /* "reload refused: FILE:LINE: ..." */
+		}
+		json_free(doc);
+		return r;
 	}
 	if (c->args.json) {
 		print_raw(doc, json_root(doc));

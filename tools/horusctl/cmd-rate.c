@@ -119,7 +119,8 @@ static void report_bw(const struct ctl *c, const struct window *w)
 
 	if (c->args.json) {
 		json_head(c, w, secs);
-		printf(", \"bytes\": %" PRIu64 ", \"bytes_per_s\": %.6g, \"size\": ", w->bytes, bps);
+		printf(", \"bytes\": %" PRIu64 ", \"bytes_per_s\": %.6g, \"size\": ", w->bytes,
+		       bps);
 		if (w->messages) {
 			printf("{\"mean\": %.6g, \"min\": %.6g, \"max\": %.6g}", mean, w->s_min,
 			       w->s_max);

@@ -197,9 +197,9 @@ static bool handle_key(struct top *t, int ch)
 int cmd_top(struct ctl *c)
 {
 	struct top t = {
-		.c = c,
-		.sort = c->args.sort ? c->args.sort : CTL_SORT_NAME,
-		.delay_ms = (int)((c->args.window_s > 0 ? c->args.window_s : TOP_DEFAULT_S) * 1000),
+	    .c = c,
+	    .sort = c->args.sort ? c->args.sort : CTL_SORT_NAME,
+	    .delay_ms = (int)((c->args.window_s > 0 ? c->args.window_s : TOP_DEFAULT_S) * 1000),
 	};
 	bool run = true;
 	SCREEN *screen = newterm(NULL, stdout, stdin);

@@ -31,9 +31,10 @@ int ctl_topic_find(const struct ctl *c, struct horus_topic_info *ret)
 	int r;
 
 	if (horus_topic_check(c->args.name) < 0) {
-		ctl_err("topic '%s': invalid name (1 to %d of [A-Za-z0-9_.-/], no leading, trailing "
-			"or double '/', no '..')",
-			c->args.name, HORUS_TOPIC_MAX);
+		ctl_err(
+		    "topic '%s': invalid name (1 to %d of [A-Za-z0-9_.-/], no leading, trailing "
+		    "or double '/', no '..')",
+		    c->args.name, HORUS_TOPIC_MAX);
 		return CTL_EXIT_USAGE;
 	}
 	r = horus_topic_info(c->ns, c->args.name, HORUS_KIND_HUB, ret);
@@ -60,8 +61,8 @@ static void topic_json_open(const struct horus_topic_info *t)
 	printf(", \"kind\": \"%s\", \"publishers\": %" PRIu32 ", \"subscribers\": %" PRIu32
 	       ", \"messages\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"lost\": %" PRIu64
 	       ", \"capacity\": %" PRIu32 ", \"max_msg\": %" PRIu32,
-	       ctl_kind_name(t->kind), t->publishers, t->subscribers, t->messages, t->bytes, t->lost,
-	       t->capacity, t->max_msg);
+	       ctl_kind_name(t->kind), t->publishers, t->subscribers, t->messages, t->bytes,
+	       t->lost, t->capacity, t->max_msg);
 }
 
 /* ---- topic list -------------------------------------------------------------------------- */
@@ -128,8 +129,8 @@ static void list_json(const struct ctl *c, const struct topic_set *s)
 
 static int list_table(const struct ctl *c, const struct topic_set *s)
 {
-	static const char *const headers[] = { "NAME",	   "KIND",  "PUBS", "SUBS",	"MESSAGES",
-					       "BYTES",	   "LOST",  "CAP",  "MAX MSG" };
+	static const char *const headers[] = {"NAME",  "KIND", "PUBS", "SUBS",	 "MESSAGES",
+					      "BYTES", "LOST", "CAP",  "MAX MSG"};
 	struct table *t = table_new(9, headers);
 	char b[7][FMT_MAX];
 
@@ -139,15 +140,15 @@ static int list_table(const struct ctl *c, const struct topic_set *s)
 	}
 	for (size_t i = 0; i < s->n; i++) {
 		const struct horus_topic_info *x = &s->v[i];
-		const char *cells[9] = { x->name,
-					 ctl_kind_name(x->kind),
-					 fmt_u64(x->publishers, b[0]),
-					 fmt_u64(x->subscribers, b[1]),
-					 fmt_u64(x->messages, b[2]),
-					 fmt_bytes((double)x->bytes, b[3]),
-					 fmt_u64(x->lost, b[4]),
-					 fmt_u64(x->capacity, b[5]),
-					 fmt_bytes(x->max_msg, b[6]) };
+		const char *cells[9] = {x->name,
+					ctl_kind_name(x->kind),
+					fmt_u64(x->publishers, b[0]),
+					fmt_u64(x->subscribers, b[1]),
+					fmt_u64(x->messages, b[2]),
+					fmt_bytes((double)x->bytes, b[3]),
+					fmt_u64(x->lost, b[4]),
+					fmt_u64(x->capacity, b[5]),
+					fmt_bytes(x->max_msg, b[6])};
 
 		if (x->kind && table_add(t, cells) < 0) {
 			table_free(t);
@@ -159,9 +160,10 @@ static int list_table(const struct ctl *c, const struct topic_set *s)
 	table_free(t);
 	for (size_t i = 0; i < s->n; i++) {
 		if (!s->v[i].kind) {
-			printf("unreadable segment /dev/shm/%s (foreign or corrupt; 'horusctl clean' "
-			       "removes it if no process holds it)\n",
-			       s->v[i].name);
+			printf(
+			    "unreadable segment /dev/shm/%s (foreign or corrupt; 'horusctl clean' "
+			    "removes it if no process holds it)\n",
+			    s->v[i].name);
 		}
 	}
 	if (s->n == 0) {
@@ -172,7 +174,7 @@ static int list_table(const struct ctl *c, const struct topic_set *s)
 
 int cmd_topic_list(struct ctl *c)
 {
-	struct topic_set s = { 0 };
+	struct topic_set s = {0};
 	int r = horus_topic_list(c->ns, collect, &s);
 
 	if (r < 0 || s.err < 0) {
@@ -215,8 +217,8 @@ int cmd_topic_info(struct ctl *c)
 	}
 	/* Rate and bandwidth: the publishers' counters at both ends of the window. */
 	t0 = mono_s();
-	nanosleep(&(struct timespec){ .tv_sec = (time_t)window,
-				      .tv_nsec = (long)((window - (double)(time_t)window) * 1e9) },
+	nanosleep(&(struct timespec){.tv_sec = (time_t)window,
+				     .tv_nsec = (long)((window - (double)(time_t)window) * 1e9)},
 		  NULL);
 	r = horus_topic_info(c->ns, c->args.name, a.kind, &t);
 	t1 = mono_s();
@@ -253,8 +255,7 @@ int cmd_topic_info(struct ctl *c)
 	} else {
 		printf("%-13s%" PRIu64 "\n", "pending", t.pending);
 	}
-	printf("%-13s%" PRIu32 " slots of %s\n", "capacity", t.capacity,
-	       fmt_bytes(t.max_msg, b2));
+	printf("%-13s%" PRIu32 " slots of %s\n", "capacity", t.capacity, fmt_bytes(t.max_msg, b2));
 	printf("%-13s%" PRId32 "\n", "creator pid", t.creator_pid);
 	return CTL_EXIT_OK;
 }
@@ -340,7 +341,8 @@ static void echo_one(const struct ctl *c, const unsigned char *buf, size_t len,
 		fputs("}\n", stdout);
 	} else {
 		if (mi->lost) {
-			printf("# lost %" PRIu64 " message%s\n", mi->lost, mi->lost == 1 ? "" : "s");
+			printf("# lost %" PRIu64 " message%s\n", mi->lost,
+			       mi->lost == 1 ? "" : "s");
 		}
 		if (text) {
 			/* One message per line: its own final newline is not doubled. */
@@ -409,8 +411,8 @@ int cmd_topic_echo(struct ctl *c)
 			unsigned char *b = need > 0 ? realloc(buf, (size_t)need) : NULL;
 
 			if (!b) {
-				ctl_err("topic '%s': cannot read a message of %d bytes", c->args.name,
-					need);
+				ctl_err("topic '%s': cannot read a message of %d bytes",
+					c->args.name, need);
 				r = CTL_EXIT_FAIL;
 				break;
 			}
@@ -510,7 +512,8 @@ int cmd_clean(struct ctl *c)
 		fmt_json_str(stdout, c->ns, strlen(c->ns));
 		printf(", \"removed\": %d}\n", r);
 	} else {
-		printf("removed %d stale segment%s in namespace '%s'\n", r, r == 1 ? "" : "s", c->ns);
+		printf("removed %d stale segment%s in namespace '%s'\n", r, r == 1 ? "" : "s",
+		       c->ns);
 	}
 	return CTL_EXIT_OK;
 }

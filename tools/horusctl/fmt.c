@@ -37,7 +37,7 @@ const char *fmt_hz(double hz, char buf[FMT_MAX])
 
 const char *fmt_bytes(double bytes, char buf[FMT_MAX])
 {
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	int u = 0;
 
 	while (bytes >= 1024.0 && u < 4) {
@@ -145,7 +145,7 @@ struct table *table_new(int ncols, const char *const headers[])
 
 void table_print(const struct table *t, FILE *f, unsigned right_align)
 {
-	size_t width[TABLE_COLS_MAX] = { 0 };
+	size_t width[TABLE_COLS_MAX] = {0};
 
 	for (size_t r = 0; r < t->nrows; r++) {
 		for (int c = 0; c < t->ncols; c++) {

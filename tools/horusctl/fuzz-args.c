@@ -40,8 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	argv[argc] = NULL;
 	if (ctl_args_parse(argc, argv, &a, err) == 0) {
 		if (!owned(a.name, buf, size) || !owned(a.data, buf, size) ||
-		    !owned(a.socket, buf, size) || !owned(a.ns, buf, size) ||
-		    a.verb < CTL_HELP || a.verb > CTL_CLEAN) {
+		    !owned(a.socket, buf, size) || !owned(a.ns, buf, size) || a.verb < CTL_HELP ||
+		    a.verb > CTL_CLEAN) {
 			abort();
 		}
 	} else if (memchr(err, '\0', sizeof(err)) == NULL || strchr(err, '\n') || !err[0]) {

@@ -31,7 +31,8 @@ static void walk(const struct json_doc *doc, const struct json_value *v, size_t 
 		json_free(again);
 	}
 	for (const struct json_value *c = json_first(v); c; c = json_next(c)) {
-		if (json_type(v) == JSON_OBJECT && (!json_key(c) || json_get(v, json_key(c)) == NULL)) {
+		if (json_type(v) == JSON_OBJECT &&
+		    (!json_key(c) || json_get(v, json_key(c)) == NULL)) {
 			abort();
 		}
 		walk(doc, c, size, depth + 1);

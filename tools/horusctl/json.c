@@ -355,14 +355,16 @@ static int parse_container(struct parser *p, long self, int depth, bool object)
 		p->doc->v[self].count++;
 		skip_ws(p);
 		if (p->pos >= p->len) {
-			return fail(p, -EINVAL, object ? "unterminated object" : "unterminated array");
+			return fail(p, -EINVAL,
+				    object ? "unterminated object" : "unterminated array");
 		}
 		if (p->s[p->pos] == close) {
 			p->pos++;
 			return 0;
 		}
 		if (p->s[p->pos] != ',') {
-			return fail(p, -EINVAL, object ? "expected ',' or '}'" : "expected ',' or ']'");
+			return fail(p, -EINVAL,
+				    object ? "expected ',' or '}'" : "expected ',' or ']'");
 		}
 		p->pos++;
 	}
@@ -439,7 +441,7 @@ void json_free(struct json_doc *doc)
 
 int json_parse(const char *text, size_t len, struct json_doc **ret, struct json_error *err)
 {
-	struct parser p = { .s = text, .len = len, .err = err };
+	struct parser p = {.s = text, .len = len, .err = err};
 	struct json_doc *d;
 
 	if (!text || !ret) {

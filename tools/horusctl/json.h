@@ -30,7 +30,7 @@ struct json_value;
 struct json_doc;
 
 struct json_error {
-	size_t offset;    /* byte offset in the input where parsing stopped */
+	size_t offset;	  /* byte offset in the input where parsing stopped */
 	const char *what; /* static text */
 };
 

@@ -14,47 +14,47 @@
 volatile sig_atomic_t ctl_interrupted;
 
 static const char help[] =
-	"Usage: horusctl [--socket PATH] [--namespace NS] [--json] COMMAND\n"
-	"\n"
-	"Daemon commands (over the control socket):\n"
-	"  status                        version, pid, uptime, threads, plugins, pools, namespace\n"
-	"  node list                     every node: state, rates, tick p99, misses, breaker, I/O\n"
-	"  node info NAME                one node in full\n"
-	"  node restart|stop|start NAME  steer one node\n"
-	"  reload                        re-read the config and plugins (same as SIGHUP)\n"
-	"  top [-d SECONDS] [--sort KEY] live table of nodes; KEY: name, state, p99, misses,\n"
-	"                                rate; keys in the view: n s p m r to sort, q to quit.\n"
-	"                                Off a terminal: prints one snapshot and exits\n"
-	"\n"
-	"Bus commands (on the shared memory, with or without a daemon):\n"
-	"  topic list                    topics: kind, publishers, subscribers, counters\n"
-	"  topic info TOPIC [-w SECONDS] one topic, with rate and bandwidth over -w (0.5 s)\n"
-	"  topic echo TOPIC [-n N] [--raw]\n"
-	"                                print messages as they arrive: text as text, else hex;\n"
-	"                                --raw writes the bytes; -n stops after N\n"
-	"  topic hz TOPIC [-w SECONDS] [-n N]\n"
-	"                                rate, and period mean/min/max/stddev, every -w (1 s);\n"
-	"                                -n stops after N reports. From the publishers' counter,\n"
-	"                                sampled every 1 ms: the rate is exact, periods are\n"
-	"                                known to 1 ms. Subscribes to nothing\n"
-	"  topic bw TOPIC [-w SECONDS] [-n N]\n"
-	"                                bytes per second, message size mean/min/max (min/max\n"
-	"                                exact below 1 message per ms), as hz\n"
-	"  topic pub TOPIC DATA [-r HZ] [-n N]\n"
-	"                                publish DATA once; -n N times at -r HZ (10); -r alone:\n"
-	"                                until interrupted. Use -- before a DATA starting with -\n"
-	"  clean                         remove this namespace's segments no live process holds\n"
-	"\n"
-	"Options:\n"
-	"  --socket PATH      the daemon's control socket. Precedence: --socket, then\n"
-	"                     $HORUS_SOCKET, then " HORUS_CONTROL_SOCKET "\n"
-	"  --namespace NS     the bus namespace. Precedence: --namespace, then $HORUS_NAMESPACE,\n"
-	"                     then the daemon's (asked over the socket), then 'default'\n"
-	"  -j, --json         JSON with \"schema\": 1; streaming commands print one object per line\n"
-	"  -h, --help         this help;  --version  the version\n"
-	"\n"
-	"Exit status: 0 ok, 1 failure (unknown node or topic, refused by the daemon),\n"
-	"2 usage error, 3 no daemon answers.\n";
+    "Usage: horusctl [--socket PATH] [--namespace NS] [--json] COMMAND\n"
+    "\n"
+    "Daemon commands (over the control socket):\n"
+    "  status                        version, pid, uptime, threads, plugins, pools, namespace\n"
+    "  node list                     every node: state, rates, tick p99, misses, breaker, I/O\n"
+    "  node info NAME                one node in full\n"
+    "  node restart|stop|start NAME  steer one node\n"
+    "  reload                        re-read the config and plugins (same as SIGHUP)\n"
+    "  top [-d SECONDS] [--sort KEY] live table of nodes; KEY: name, state, p99, misses,\n"
+    "                                rate; keys in the view: n s p m r to sort, q to quit.\n"
+    "                                Off a terminal: prints one snapshot and exits\n"
+    "\n"
+    "Bus commands (on the shared memory, with or without a daemon):\n"
+    "  topic list                    topics: kind, publishers, subscribers, counters\n"
+    "  topic info TOPIC [-w SECONDS] one topic, with rate and bandwidth over -w (0.5 s)\n"
+    "  topic echo TOPIC [-n N] [--raw]\n"
+    "                                print messages as they arrive: text as text, else hex;\n"
+    "                                --raw writes the bytes; -n stops after N\n"
+    "  topic hz TOPIC [-w SECONDS] [-n N]\n"
+    "                                rate, and period mean/min/max/stddev, every -w (1 s);\n"
+    "                                -n stops after N reports. From the publishers' counter,\n"
+    "                                sampled every 1 ms: the rate is exact, periods are\n"
+    "                                known to 1 ms. Subscribes to nothing\n"
+    "  topic bw TOPIC [-w SECONDS] [-n N]\n"
+    "                                bytes per second, message size mean/min/max (min/max\n"
+    "                                exact below 1 message per ms), as hz\n"
+    "  topic pub TOPIC DATA [-r HZ] [-n N]\n"
+    "                                publish DATA once; -n N times at -r HZ (10); -r alone:\n"
+    "                                until interrupted. Use -- before a DATA starting with -\n"
+    "  clean                         remove this namespace's segments no live process holds\n"
+    "\n"
+    "Options:\n"
+    "  --socket PATH      the daemon's control socket. Precedence: --socket, then\n"
+    "                     $HORUS_SOCKET, then " HORUS_CONTROL_SOCKET "\n"
+    "  --namespace NS     the bus namespace. Precedence: --namespace, then $HORUS_NAMESPACE,\n"
+    "                     then the daemon's (asked over the socket), then 'default'\n"
+    "  -j, --json         JSON with \"schema\": 1; streaming commands print one object per line\n"
+    "  -h, --help         this help;  --version  the version\n"
+    "\n"
+    "Exit status: 0 ok, 1 failure (unknown node or topic, refused by the daemon),\n"
+    "2 usage error, 3 no daemon answers.\n";
 
 static void on_signal(int sig)
 {
@@ -64,7 +64,7 @@ static void on_signal(int sig)
 
 static void catch_signals(void)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 
 	/* No SA_RESTART: a sleep or wait returns early and the loop sees the flag. */
 	sigemptyset(&sa.sa_mask);
@@ -122,7 +122,7 @@ static int run(struct ctl *c)
 
 int main(int argc, char *argv[])
 {
-	struct ctl c = { 0 };
+	struct ctl c = {0};
 	char err[CTL_ERR_MAX];
 	const char *env = getenv("HORUS_SOCKET");
 	int r;

@@ -10,12 +10,12 @@
 #include "nodes.h"
 
 const char *const node_headers[NODE_COLS] = {
-	[NODE_COL_NAME] = "NAME",	  [NODE_COL_STATE] = "STATE",
-	[NODE_COL_RATE] = "RATE",	  [NODE_COL_ACTUAL] = "ACTUAL",
-	[NODE_COL_P99] = "TICK P99",	  [NODE_COL_MAX] = "TICK MAX",
-	[NODE_COL_MISSES] = "MISSES",	  [NODE_COL_TRIPS] = "WD TRIPS",
-	[NODE_COL_CIRCUIT] = "BREAKER",	  [NODE_COL_FAILURES] = "FAILURES",
-	[NODE_COL_RESTARTS] = "RESTARTS", [NODE_COL_IO] = "IO PENDING",
+    [NODE_COL_NAME] = "NAME",	      [NODE_COL_STATE] = "STATE",
+    [NODE_COL_RATE] = "RATE",	      [NODE_COL_ACTUAL] = "ACTUAL",
+    [NODE_COL_P99] = "TICK P99",      [NODE_COL_MAX] = "TICK MAX",
+    [NODE_COL_MISSES] = "MISSES",     [NODE_COL_TRIPS] = "WD TRIPS",
+    [NODE_COL_CIRCUIT] = "BREAKER",   [NODE_COL_FAILURES] = "FAILURES",
+    [NODE_COL_RESTARTS] = "RESTARTS", [NODE_COL_IO] = "IO PENDING",
 };
 
 static uint64_t u64(const struct json_value *obj, const char *path)
