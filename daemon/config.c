@@ -25,6 +25,8 @@
 
 /* inih keeps section names in a 50-byte buffer (its MAX_SECTION); longer ones are cut. */
 #define INIH_SECTION_MAX 50
+/* What inih skips as leading white space (isspace() in the C locale). */
+#define INIH_SPACE " \t\n\v\f\r"
 
 #define NS_PER_US 1000ull
 #define NS_PER_MS 1000000ull
@@ -657,25 +659,44 @@ static int on_ini(void *user, const char *sec, const char *key, const char *val)
 	return 1;
 }
 
-/* The line reader that inih pulls from: counts lines and notes section headers. */
+/*
+ * The line reader that inih pulls from: counts lines and notes section headers. It reads byte by
+ * byte rather than with fgets(), which cannot say how much it read when a line holds a NUL byte:
+ * the rest of such a line would come back as a line of its own and every line number after it
+ * would be one off (found by tests/fuzz/fuzz-ini).
+ */
 static char *read_line(char *buf, int size, void *stream)
 {
 	struct parse_state *ps = stream;
-	char *s = fgets(buf, size, ps->stream);
-	size_t len;
+	bool too_long = false, nul = false;
+	size_t len = 0;
+	int c;
 
-	if (!s) {
+	while ((c = getc(ps->stream)) != EOF) {
+		if (len + 1 >= (size_t)size) {
+			too_long = true; /* inih's line buffer is fixed: it would split the line */
+			if (c == '\n') {
+				break;
+			}
+			continue;
+		}
+		buf[len++] = (char)c;
+		nul |= c == '\0';
+		if (c == '\n') {
+			break;
+		}
+	}
+	if (c == EOF && len == 0 && !too_long) {
 		return NULL;
 	}
+	buf[len] = '\0';
 	ps->line++;
-	len = strlen(buf);
-	if (len == (size_t)size - 1 && buf[len - 1] != '\n' && !feof(ps->stream)) {
-		int c;
-
-		/* inih's line buffer is fixed; a longer line would be split into two. */
-		config_error_add(ps->errs, "%s:%d: line longer than %d characters", ps->file,
-				 ps->line, size - 2);
-		while ((c = fgetc(ps->stream)) != EOF && c != '\n') {
+	if (too_long || nul) {
+		if (too_long) {
+			config_error_add(ps->errs, "%s:%d: line longer than %d characters", ps->file,
+					 ps->line, size - 2);
+		} else {
+			config_error_add(ps->errs, "%s:%d: contains a NUL byte", ps->file, ps->line);
 		}
 		buf[0] = '\0';
 		return buf;
@@ -683,7 +704,8 @@ static char *read_line(char *buf, int size, void *stream)
 	/*
 	 * A section header: create the section now, so that an empty [node.x] still counts.
 	 * Mirror inih's reading of the line: a UTF-8 byte order mark on line 1 is skipped, and an
-	 * indented line after a key is a continuation of that key's value, not a header.
+	 * indented line after a key is a continuation of that key's value, not a header
+	 * (inih indents with isspace(): INIH_SPACE).
 	 */
 	{
 		const char *p = buf;
@@ -692,11 +714,11 @@ static char *read_line(char *buf, int size, void *stream)
 		if (ps->line == 1 && strncmp(p, "\xEF\xBB\xBF", 3) == 0) {
 			p += 3;
 		}
-		if (*p == ' ' || *p == '\t') {
+		if (strchr(INIH_SPACE, *p) && *p) {
 			if (ps->key_seen) {
-				return s;
+				return buf;
 			}
-			p += strspn(p, " \t");
+			p += strspn(p, INIH_SPACE);
 		}
 		end = *p == '[' ? strchr(p, ']') : NULL;
 		if (end) {
@@ -710,44 +732,55 @@ static char *read_line(char *buf, int size, void *stream)
 						 "%s:%d: [%.*s]: section name longer than %d characters",
 						 ps->file, ps->line, (int)n, p + 1, INIH_SECTION_MAX - 1);
 				ps->section_ok = false;
-				return s;
+				return buf;
 			}
 			memcpy(ps->section, p + 1, n);
 			ps->section[n] = '\0';
 			ps->section_ok = section_object(ps, ps->section, &kind) != NULL;
 		}
 	}
-	return s;
+	return buf;
 }
 
-static int parse_file(struct parse_state *ps, const char *path)
+/* Parses one file's contents from `stream`; `name` is what messages call it. */
+static int parse_stream(struct parse_state *ps, FILE *stream, const char *name)
 {
 	int r;
 
-	ps->stream = fopen(path, "re");
-	if (!ps->stream) {
-		r = -errno;
-		config_error_add(ps->errs, "%s: cannot open: %s", path, strerror(errno));
-		return r;
-	}
-	ps->file = path;
+	ps->stream = stream;
+	ps->file = name;
 	ps->line = 0;
 	ps->section[0] = '\0';
 	ps->section_ok = true;
+	ps->key_seen = false;
 	r = ini_parse_stream(read_line, ps, on_ini, ps);
-	fclose(ps->stream);
 	ps->stream = NULL;
 	if (r > 0) {
 		/* inih reports the first line it could not parse (no ']' or no '='). */
 		config_error_add(ps->errs, "%s:%d: syntax error (expected [section] or key = value)",
-				 path, r);
+				 name, r);
 		return -EINVAL;
 	}
 	if (r == -2) {
-		config_error_add(ps->errs, "%s: out of memory while parsing", path);
+		config_error_add(ps->errs, "%s: out of memory while parsing", name);
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+static int parse_file(struct parse_state *ps, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	int r;
+
+	if (!f) {
+		r = -errno;
+		config_error_add(ps->errs, "%s: cannot open: %s", path, strerror(errno));
+		return r;
+	}
+	r = parse_stream(ps, f, path);
+	fclose(f);
+	return r;
 }
 
 static int cmp_strings(const void *a, const void *b)
@@ -832,6 +865,19 @@ static void daemon_defaults(struct daemon_conf *d)
 	d->log_level = HORUS_LOG_INFO;
 }
 
+/* Validates the parsed cfg; moves it to *ret, or frees it if any error was added. */
+static int config_finish(struct horus_config *cfg, int r, size_t errors_before,
+			 struct horus_config *ret, struct config_errors *errs)
+{
+	validate(cfg, errs);
+	if (errs->n > errors_before) {
+		config_free(cfg);
+		return r < 0 && r != -EINVAL ? r : -EINVAL;
+	}
+	*ret = *cfg;
+	return 0;
+}
+
 int config_load(const char *main_path, const char *dropin_dir, struct horus_config *ret,
 		struct config_errors *errs)
 {
@@ -846,13 +892,28 @@ int config_load(const char *main_path, const char *dropin_dir, struct horus_conf
 	if (r != -ENOENT && r != -EACCES && dropin_dir) {
 		(void)parse_dropins(&ps, dropin_dir);
 	}
-	validate(&cfg, errs);
-	if (errs->n > before) {
-		config_free(&cfg);
-		return r < 0 && r != -EINVAL ? r : -EINVAL;
+	return config_finish(&cfg, r, before, ret, errs);
+}
+
+int config_load_buffer(const char *name, const char *data, size_t len, struct horus_config *ret,
+		       struct config_errors *errs)
+{
+	struct horus_config cfg = { 0 };
+	struct parse_state ps = { .cfg = &cfg, .errs = errs };
+	size_t before = errs->n;
+	/* fmemopen() refuses a size of 0 on some C libraries: an empty text reads as "\n". */
+	FILE *f = len ? fmemopen((void *)data, len, "r") : fmemopen("\n", 1, "r");
+	int r;
+
+	if (!f) {
+		r = -errno;
+		config_error_add(errs, "%s: cannot read: %s", name, strerror(errno));
+		return r;
 	}
-	*ret = cfg;
-	return 0;
+	daemon_defaults(&cfg.daemon);
+	r = parse_stream(&ps, f, name);
+	fclose(f);
+	return config_finish(&cfg, r, before, ret, errs);
 }
 
 void config_free(struct horus_config *cfg)

@@ -106,6 +106,12 @@ struct config_errors {
  */
 int config_load(const char *main_path, const char *dropin_dir, struct horus_config *ret,
 		struct config_errors *errs);
+/*
+ * The same for the text data[0..len) of one file (no drop-ins), called `name` in messages: the
+ * way to check a config that is not on disk, and the fuzz target's entry (tests/fuzz/fuzz-ini.c).
+ */
+int config_load_buffer(const char *name, const char *data, size_t len, struct horus_config *ret,
+		       struct config_errors *errs);
 void config_free(struct horus_config *cfg);
 void config_errors_free(struct config_errors *errs);
 void config_error_add(struct config_errors *errs, const char *fmt, ...)

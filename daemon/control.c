@@ -4,8 +4,9 @@
  * hangs). Protocol version 1: a request is one line of words,
  *     status | pools | node list | node info NAME | node stop|start|restart NAME | reload
  * and each gets one line back: a JSON object with "schema": 1 and either the result or
- * "error": "...". Lines longer than CONTROL_LINE_MAX, or a client silent for
- * CONTROL_IDLE_S, are dropped; the daemon never waits on a client.
+ * "error": "...". The line is parsed by control_parse() (control-parse.h). Lines longer than
+ * CONTROL_LINE_MAX, or a client silent for CONTROL_IDLE_S, are dropped; the daemon never waits
+ * on a client.
  */
 
 #include <errno.h>
@@ -24,10 +25,10 @@
 
 #include <horus/horus.h>
 
+#include "control-parse.h"
 #include "daemon.h"
 #include "log.h"
 
-#define CONTROL_LINE_MAX 4096
 #define CONTROL_IDLE_S 30
 #define CONTROL_CLIENTS_MAX 128
 
@@ -44,8 +45,8 @@ struct pending {
 	struct bufferevent *bev; /* NULL once the client is gone */
 	struct event *done_ev;
 	_Atomic int result;
-	char op[16];
-	char name[128];
+	const char *op;
+	char name[CONTROL_NAME_MAX + 1];
 	struct pending *next;
 };
 
@@ -255,19 +256,15 @@ static void pending_done(void *userdata, int result)
 }
 
 static void cmd_node_op(struct control *ctl, struct bufferevent *bev, struct client *cl,
-			const char *op, const char *name)
+			const struct control_req *req)
 {
-	enum sched_node_op o;
+	const char *op = control_node_op_name(req->cmd);
+	enum sched_node_op o = req->cmd == CONTROL_NODE_STOP	? SCHED_NODE_STOP
+			       : req->cmd == CONTROL_NODE_START ? SCHED_NODE_START
+								: SCHED_NODE_RESTART;
 	struct pending *p;
 	int r;
 
-	if (!strcmp(op, "stop")) {
-		o = SCHED_NODE_STOP;
-	} else if (!strcmp(op, "start")) {
-		o = SCHED_NODE_START;
-	} else {
-		o = SCHED_NODE_RESTART;
-	}
 	p = calloc(1, sizeof(*p));
 	if (!p || !(p->done_ev = event_new(ctl->d->base, -1, 0, on_pending_done, p))) {
 		free(p);
@@ -276,13 +273,14 @@ static void cmd_node_op(struct control *ctl, struct bufferevent *bev, struct cli
 	}
 	p->ctl = ctl;
 	p->bev = bev;
-	snprintf(p->op, sizeof(p->op), "%s", op);
-	snprintf(p->name, sizeof(p->name), "%s", name);
-	r = sched_node_op(ctl->d->sched, name, o, pending_done, p);
+	p->op = op;
+	snprintf(p->name, sizeof(p->name), "%s", req->name);
+	r = sched_node_op(ctl->d->sched, req->name, o, pending_done, p);
 	if (r < 0) {
 		event_free(p->done_ev);
 		free(p);
-		reply_error(bufferevent_get_output(bev), "node %s %s: %s", op, name, strerror(-r));
+		reply_error(bufferevent_get_output(bev), "node %s %s: %s", op, req->name,
+			    strerror(-r));
 		return;
 	}
 	cl->pending = p;
@@ -292,53 +290,42 @@ static void cmd_node_op(struct control *ctl, struct bufferevent *bev, struct cli
 /* ---- requests ---------------------------------------------------------------------------- */
 
 static void handle_line(struct control *ctl, struct bufferevent *bev, struct client *cl,
-			char *line)
+			const char *line, size_t len)
 {
 	struct evbuffer *out = bufferevent_get_output(bev);
-	char *words[4] = { 0 }, *save = NULL;
-	int n = 0;
+	struct control_req req;
+	char *errors = NULL;
 
-	for (char *w = strtok_r(line, " \t\r", &save); w; w = strtok_r(NULL, " \t\r", &save)) {
-		if (n == 4) {
-			reply_error(out, "too many words in request");
-			return;
-		}
-		words[n++] = w;
-	}
-	if (n == 0) {
-		reply_error(out, "empty request");
+	if (control_parse(line, len, &req) < 0) {
+		reply_error(out, "%s", req.error);
 		return;
 	}
-	if (strcmp(words[0], "1") != 0) {
-		reply_error(out, "unsupported protocol version '%s' (this daemon speaks 1)",
-			    words[0]);
-		return;
-	}
-	if (n == 2 && !strcmp(words[1], "status")) {
+	switch (req.cmd) {
+	case CONTROL_STATUS:
 		cmd_status(ctl, out);
-	} else if (n == 2 && !strcmp(words[1], "pools")) {
+		break;
+	case CONTROL_POOLS:
 		cmd_pools(ctl, out);
-	} else if (n == 3 && !strcmp(words[1], "node") && !strcmp(words[2], "list")) {
+		break;
+	case CONTROL_NODE_LIST:
 		cmd_nodes(ctl, out, NULL);
-	} else if (n == 4 && !strcmp(words[1], "node") && !strcmp(words[2], "info")) {
-		cmd_nodes(ctl, out, words[3]);
-	} else if (n == 4 && !strcmp(words[1], "node") &&
-		   (!strcmp(words[2], "stop") || !strcmp(words[2], "start") ||
-		    !strcmp(words[2], "restart"))) {
-		cmd_node_op(ctl, bev, cl, words[2], words[3]);
-	} else if (n == 2 && !strcmp(words[1], "reload")) {
-		char *errors = NULL;
-
+		break;
+	case CONTROL_NODE_INFO:
+		cmd_nodes(ctl, out, req.name);
+		break;
+	case CONTROL_NODE_STOP:
+	case CONTROL_NODE_START:
+	case CONTROL_NODE_RESTART:
+		cmd_node_op(ctl, bev, cl, &req);
+		break;
+	case CONTROL_RELOAD:
 		if (daemon_reload(ctl->d, &errors) < 0) {
 			reply_error(out, "reload refused: %s", errors ? errors : "errors");
 		} else {
 			evbuffer_add_printf(out, "{\"schema\": 1, \"ok\": true}\n");
 		}
 		free(errors);
-	} else {
-		reply_error(out, "unknown request '%s%s%s%s%s%s'", words[1] ? words[1] : "",
-			    words[2] ? " " : "", words[2] ? words[2] : "", words[3] ? " " : "",
-			    words[3] ? words[3] : "", "");
+		break;
 	}
 }
 
@@ -360,13 +347,8 @@ static void on_read(struct bufferevent *bev, void *arg)
 	size_t len;
 
 	while (!cl->pending && (line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF))) {
-		if (len > CONTROL_LINE_MAX) {
-			/* Refused, and the connection stays usable for the next request. */
-			reply_error(bufferevent_get_output(bev), "request longer than %d bytes",
-				    CONTROL_LINE_MAX);
-		} else {
-			handle_line(cl->ctl, bev, cl, line);
-		}
+		/* A line too long is refused by the parser; the connection stays usable. */
+		handle_line(cl->ctl, bev, cl, line, len);
 		free(line);
 	}
 	if (evbuffer_get_length(in) > CONTROL_LINE_MAX) {

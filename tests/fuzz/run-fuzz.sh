@@ -2,7 +2,9 @@
 # Builds the libFuzzer targets (clang, ASan + UBSan + coverage over shm_lib) and runs each one for
 # a bounded time over its kept corpus. Fails if a target crashes, leaks, hangs or aborts.
 #
-#   tests/fuzz/run-fuzz.sh [TARGET...]      fuzz-segment fuzz-names by default
+#   tests/fuzz/run-fuzz.sh [TARGET...]      every target by default: fuzz-segment fuzz-names
+#                                           fuzz-ini fuzz-control, and horusctl's fuzz-* targets
+#                                           (tools/horusctl) when the tree has them
 #   FUZZ_SECONDS=300 tests/fuzz/run-fuzz.sh  time per target (default 30)
 #   tests/fuzz/run-fuzz.sh --regen           rewrite the seeds (corpus/*/seed-*) from real segments
 #   tests/fuzz/run-fuzz.sh --known           replay the known-bug inputs with the guards off
@@ -34,9 +36,28 @@ if ! grep -q 'build tests/fuzz/fuzz-segment:' "$build/build.ninja"; then
 	echo "run-fuzz: no fuzz targets in $build (clang with libFuzzer missing?); skipping" >&2
 	exit 0
 fi
+# meson regenerates build.ninja when a meson.build changed; make sure the list below is current.
+ninja -C "$build" build.ninja >/dev/null
+
+# Every libFuzzer target the build defines: ours (tests/fuzz) and horusctl's (tools/horusctl).
+all_targets=$(sed -n 's#^build \(tests/fuzz/fuzz-[a-z-]*\|tools/horusctl/fuzz-[a-z-]*\): c_LINKER.*#\1#p' \
+	"$build/build.ninja" | grep -v 'fuzz-gen-corpus\|fuzz-race-geometry\|fuzz-repro-truncate' |
+	sort -u)
+target_path() {
+	for p in $all_targets; do
+		if [ "$(basename "$p")" = "$1" ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	echo "run-fuzz: no target $1 in $build (known: $(echo $all_targets | xargs -n1 basename | tr '\n' ' '))" >&2
+	return 1
+}
+
 # Only what fuzzing needs: libhorus.so itself cannot link (-z defs) with clang's static sanitizer
-# runtimes, and the fuzz targets link shm_lib directly.
-ninja -C "$build" tests/fuzz/fuzz-segment tests/fuzz/fuzz-names tests/fuzz/fuzz-gen-corpus \
+# runtimes, and the fuzz targets link shm_lib (and the daemon's parser sources) directly.
+# shellcheck disable=SC2086
+ninja -C "$build" $all_targets tests/fuzz/fuzz-gen-corpus \
 	tests/fuzz/fuzz-race-geometry tests/fuzz/fuzz-repro-truncate >/dev/null
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}"
@@ -71,14 +92,17 @@ case "${1:-}" in
 	;;
 esac
 
-targets=${*:-fuzz-segment fuzz-names}
+targets=${*:-$(echo $all_targets | xargs -n1 basename)}
 mkdir -p "$build/artifacts"
 status=0
 for t in $targets; do
+	path=$(target_path "$t") || { status=1; continue; }
 	case $t in
 	fuzz-segment) max_len=8192 ;;
+	fuzz-ini | fuzz-control) max_len=5000 ;; # past the 200-byte INI line and the 4096-byte request
 	*) max_len=1024 ;;
 	esac
+	mkdir -p "$corpus/$t"
 	extra=""
 	if [ -f "tests/fuzz/$t.dict" ]; then
 		extra="-dict=$(pwd)/tests/fuzz/$t.dict"
@@ -94,7 +118,7 @@ for t in $targets; do
 	# The first corpus dir receives new inputs; the kept one is only read. Run from the build
 	# dir so that whatever libFuzzer writes to its working directory lands there.
 	# shellcheck disable=SC2086
-	if (cd "$build" && "tests/fuzz/$t" "corpus/$t" "$OLDPWD/$corpus/$t" $extra \
+	if (cd "$build" && "$path" "corpus/$t" "$OLDPWD/$corpus/$t" $extra \
 		-max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
 		-artifact_prefix="artifacts/$t-" -print_final_stats=1) >"$log" 2>&1; then
 		grep -h 'stat::number_of_executed_units\|stat::peak_rss_mb' "$log" |

@@ -1,0 +1,2 @@
+#include "rd.h"
+int main(void) { return 77; }

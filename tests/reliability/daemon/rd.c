@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers of the daemon reliability suites. See rd.h. */
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rd.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define RD_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RD_ASAN 1
+#endif
+#endif
+#ifndef RD_ASAN
+#define RD_ASAN 0
+#endif
+
+/* "1 node list" of 200 nodes is about 130 KB. */
+#define RD_LIST_MAX (4u << 20)
+
+bool rd_asan(void)
+{
+	return RD_ASAN;
+}
+
+double rd_scale(void)
+{
+	static double scale;
+	const char *env = getenv("HORUS_RELIABILITY_SCALE");
+
+	if (scale > 0) {
+		return scale;
+	}
+	if (env && *env) {
+		char *end;
+		double v = strtod(env, &end);
+
+		if (*end != '\0' || !(v > 0) || v > 1000) {
+			fprintf(stderr, "HORUS_RELIABILITY_SCALE=%s: want a number in (0, 1000]\n",
+				env);
+			exit(2);
+		}
+		scale = v;
+		printf("note: loop counts scaled by %g (HORUS_RELIABILITY_SCALE)\n", scale);
+	} else if (rd_asan()) {
+		/* Every start-up, reload and request costs several times more under ASan. */
+		scale = 0.25;
+		printf("note: ASan build: loop counts scaled by %g (set HORUS_RELIABILITY_SCALE to "
+		       "change)\n",
+		       scale);
+	} else {
+		scale = 1;
+	}
+	fflush(stdout);
+	return scale;
+}
+
+unsigned rd_count(unsigned base, unsigned min)
+{
+	double n = base * rd_scale();
+
+	return n < min ? min : (unsigned)n;
+}
+
+void rd_figure(const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("RELIABILITY: %s: ", what);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* ---- node list snapshots ------------------------------------------------------------------ */
+
+void rd_snapshot(struct hd *h, struct rd_snapshot *ret)
+{
+	char *reply = malloc(RD_LIST_MAX);
+	uint64_t t0 = mono_us();
+	size_t cap = 0;
+
+	HD_CHECK(h, reply != NULL, "out of memory");
+	memset(ret, 0, sizeof(*ret));
+	HD_CHECK(h, hd_request(h, "1 node list", reply, RD_LIST_MAX), "no reply to node list");
+	ret->t_us = (t0 + mono_us()) / 2;
+	HD_CHECK(h, strstr(reply, "\"nodes\": [") != NULL, "bad node list: %.300s", reply);
+	for (const char *p = strstr(reply, "{\"name\": \""); p;) {
+		const char *s = p + 10, *e = strchr(s, '"'), *next, *r, *t;
+		struct rd_node *nd;
+
+		HD_CHECK(h, e != NULL, "unterminated name in node list");
+		next = strstr(e, "{\"name\": \"");
+		r = strstr(e, "\"rate_hz\": ");
+		t = strstr(e, "\"ticks\": ");
+		HD_CHECK(h, r && t && (!next || (r < next && t < next)),
+			 "node entry without rate_hz/ticks: %.200s", p);
+		if (ret->n == cap) {
+			struct rd_node *nn;
+
+			cap = cap ? cap * 2 : 64;
+			nn = realloc(ret->nodes, cap * sizeof(*nn));
+			HD_CHECK(h, nn != NULL, "out of memory");
+			ret->nodes = nn;
+		}
+		nd = &ret->nodes[ret->n++];
+		snprintf(nd->name, sizeof(nd->name), "%.*s", (int)(e - s), s);
+		nd->rate_hz = strtod(r + 11, NULL);
+		nd->ticks = strtoull(t + 9, NULL, 10);
+		p = next;
+	}
+	free(reply);
+}
+
+void rd_snapshot_free(struct rd_snapshot *s)
+{
+	free(s->nodes);
+	memset(s, 0, sizeof(*s));
+}
+
+const struct rd_node *rd_snapshot_find(const struct rd_snapshot *s, const char *name)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		if (strcmp(s->nodes[i].name, name) == 0) {
+			return &s->nodes[i];
+		}
+	}
+	return NULL;
+}
+
+double rd_ratio(struct hd *h, const struct rd_snapshot *a, const struct rd_snapshot *b,
+		const char *name, uint64_t *ret_ticks, double *ret_expected)
+{
+	const struct rd_node *x = rd_snapshot_find(a, name), *y = rd_snapshot_find(b, name);
+	double expected;
+
+	HD_CHECK(h, x && y, "node %s missing from a snapshot", name);
+	HD_CHECK(h, y->ticks >= x->ticks, "node %s: ticks went back from %llu to %llu", name,
+		 (unsigned long long)x->ticks, (unsigned long long)y->ticks);
+	expected = y->rate_hz * (double)(b->t_us - a->t_us) / 1e6;
+	if (ret_ticks) {
+		*ret_ticks = y->ticks - x->ticks;
+	}
+	if (ret_expected) {
+		*ret_expected = expected;
+	}
+	return (double)(y->ticks - x->ticks) / expected;
+}
+
+/* ---- the daemon's footprint --------------------------------------------------------------- */
+
+long rd_rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f) {
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) {
+			break;
+		}
+	}
+	fclose(f);
+	return kib;
+}
+
+int rd_fd_count(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	if (!d) {
+		return -1;
+	}
+	while ((de = readdir(d))) {
+		n += de->d_name[0] != '.';
+	}
+	closedir(d);
+	return n;
+}
+
+/* ---- children ----------------------------------------------------------------------------- */
+
+pid_t rd_spawn(int (*fn)(void *arg), void *arg)
+{
+	pid_t parent = getpid(), pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent) {
+			_exit(127);
+		}
+		_exit(fn(arg));
+	}
+	return pid;
+}
+
+int rd_reap(pid_t pid, int timeout_ms)
+{
+	uint64_t end = mono_ms() + (uint64_t)timeout_ms;
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid) {
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+		if (r < 0 && errno != EINTR) {
+			return -1;
+		}
+		if (mono_ms() > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return -1;
+		}
+		usleep(5000); /* polling the child's exit, bounded by timeout_ms */
+	}
+}
