@@ -5,13 +5,14 @@
 - horusd.ini(5): every key in daemon/config.c's key table appears as a term under its section
   ([daemon], [pool.NAME], [topic.NAME], [node.NAME]), and no term there names a key that
   config.c does not have. A key added to config.c without documentation fails this test.
+- horusd(8): every long option of daemon/main.c's getopt table appears under OPTIONS.
 - horusctl(1): every command of DESIGN.md (the list below) and every command in the verb table
   of tools/horusctl/args.c appears as a term under COMMANDS, and every global option under
   OPTIONS. A command added to horusctl without documentation fails this test.
 
 Reads the built roff (what `man` shows), not the sources.
 
-Usage: check-man.py CONFIG_C HORUSCTL_ARGS_C HORUSD_INI_5 HORUSCTL_1
+Usage: check-man.py CONFIG_C MAIN_C HORUSCTL_ARGS_C HORUSD_INI_5 HORUSD_8 HORUSCTL_1
 """
 
 import re
@@ -73,6 +74,19 @@ def horusctl_commands(path):
     return found
 
 
+def horusd_options(path):
+    """The long options of horusd's getopt table: { "config", required_argument, ... }."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    table = re.search(r"static const struct option opts\[\] = \{(.*?)\n\t\};", text, re.S)
+    if not table:
+        sys.exit(f"{path}: cannot find the option table 'opts[]'")
+    found = ["--" + o for o in re.findall(r'\{ "([a-z-]+)",', table.group(1))]
+    if len(found) < 3:
+        sys.exit(f"{path}: found only {found}: has the table's form changed?")
+    return found
+
+
 def plain(roff):
     """Roff text to what a reader sees."""
     roff = re.sub(r"\\f[BIRP]", "", roff)
@@ -97,9 +111,9 @@ def terms(path):
 
 
 def main():
-    if len(sys.argv) != 5:
-        sys.exit("usage: check-man.py CONFIG_C HORUSCTL_ARGS_C HORUSD_INI_5 HORUSCTL_1")
-    config_c, args_c, ini5, ctl1 = sys.argv[1:]
+    if len(sys.argv) != 7:
+        sys.exit("usage: check-man.py CONFIG_C MAIN_C HORUSCTL_ARGS_C HORUSD_INI_5 HORUSD_8 HORUSCTL_1")
+    config_c, main_c, args_c, ini5, horusd8, ctl1 = sys.argv[1:]
     problems = []
 
     want = config_keys(config_c)
@@ -112,6 +126,14 @@ def main():
             problems.append(f"horusd.ini.5: {section} {key}: documented, not in config.c")
         print(f"horusd.ini.5 {section}: {len(keys & documented)} of {len(keys)} keys documented")
 
+    have = terms(horusd8)
+    options = " ".join(have.get(("OPTIONS", ""), []))
+    wanted = horusd_options(main_c)
+    missing = [o for o in wanted if not re.search(re.escape(o) + r"(?![\w-])", options)]
+    for opt in missing:
+        problems.append(f"horusd.8: option {opt} is not documented under OPTIONS")
+    print(f"horusd.8 OPTIONS: {len(wanted) - len(missing)} of {len(wanted)} options documented")
+
     have = terms(ctl1)
     commands = have.get(("COMMANDS", ""), [])
     wanted = HORUSCTL_COMMANDS + [c for c in horusctl_commands(args_c) if c not in HORUSCTL_COMMANDS]
@@ -120,7 +142,7 @@ def main():
         problems.append(f"horusctl.1: command '{cmd}' is not documented under COMMANDS")
     options = " ".join(have.get(("OPTIONS", ""), []))
     for opt in HORUSCTL_OPTIONS:
-        if not re.search(re.escape(opt) + r"\b", options):
+        if not re.search(re.escape(opt) + r"(?![\w-])", options):
             problems.append(f"horusctl.1: option {opt} is not documented under OPTIONS")
     n = len(wanted)
     print(f"horusctl.1 COMMANDS: {n - len(missing)} of {n} commands (DESIGN.md, args.c) documented")
