@@ -30,13 +30,15 @@ sed "s|^ExecStart=$HORUS_SBINDIR/horusd\$|ExecStart=$D$HORUS_SBINDIR/horusd|" "$
 [ "$(diff "$unit" "$D/verify/horusd.service" | grep -c '^[<>]')" -eq 2 ] ||
 	fail "the copy differs by more than ExecStart"
 
-# The Documentation= man pages are checked when docs/ installed them (scdoc).
-if [ -f "$D$HORUS_MANDIR/man8/horusd.8" ] && [ -f "$D$HORUS_MANDIR/man5/horusd.ini.5" ]; then
+# The Documentation= man pages are checked when docs/ installed them (scdoc) and man (man-db)
+# is there to look them up.
+if [ -f "$D$HORUS_MANDIR/man8/horusd.8" ] && [ -f "$D$HORUS_MANDIR/man5/horusd.ini.5" ] &&
+	command -v man >/dev/null; then
 	man_opt=--man=yes
 	echo "Documentation= man pages: checked against $HORUS_MANDIR in the DESTDIR"
 else
 	man_opt=--man=no
-	echo "note: man pages not installed (no scdoc?): Documentation= not checked"
+	echo "note: man pages not installed (no scdoc?) or no man (man-db): Documentation= not checked"
 fi
 set +e
 out=$(cd "$D/verify" && MANPATH="$D$HORUS_MANDIR" SYSTEMD_LOG_COLOR=0 \
