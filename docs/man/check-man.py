@@ -42,49 +42,42 @@ HORUSCTL_OPTIONS = ["--socket", "--namespace", "--json"]
 CONFIG_SECTIONS = {"D": "[daemon]", "P": "[pool.NAME]", "T": "[topic.NAME]", "N": "[node.NAME]"}
 
 
-def config_keys(path):
+def c_table(path, declaration, entry, at_least):
+    """The entries of a static table in a C file: re.findall(entry) over the lines between
+    `declaration = {` and the `};` that closes it. Exits when fewer than at_least are found, so
+    that a table whose form changed fails the test instead of passing it empty."""
     with open(path, encoding="utf-8") as f:
         text = f.read()
-    table = re.search(r"static const struct cfg_item items\[\] = \{(.*?)\n\};", text, re.S)
-    if not table:
-        sys.exit(f"{path}: cannot find the key table 'items[]'")
+    table = re.search(re.escape(declaration) + r" = \{(.*?)\n\s*\};", text, re.S)
+    found = re.findall(entry, table.group(1), re.M) if table else []
+    if len(found) < at_least:
+        sys.exit(f"{path}: '{declaration}' has {len(found)} entries of the expected form")
+    return found
+
+
+def config_keys(path):
+    """{section: keys} from config.c's key table: D("plugin_dir", ...) is a [daemon] key."""
     keys = {s: set() for s in CONFIG_SECTIONS.values()}
-    for macro, key in re.findall(r'^\s*([A-Z])\("([^"]+)"', table.group(1), re.M):
+    for macro, key in c_table(path, "static const struct cfg_item items[]",
+                              r'^\s*([A-Z])\("([^"]+)"', 10):
         if macro not in CONFIG_SECTIONS:
             sys.exit(f"{path}: unknown entry macro {macro}() in items[]")
         keys[CONFIG_SECTIONS[macro]].add(key)
-    if sum(len(k) for k in keys.values()) < 10:
-        sys.exit(f"{path}: found only {keys}: has the table's form changed?")
     return keys
 
 
 def horusctl_commands(path):
-    """The commands of horusctl's verb table: {"status", NULL, CTL_STATUS, ...} is "status"."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    table = re.search(r"static const struct verb_def verbs\[\] = \{(.*?)\n\};", text, re.S)
-    if not table:
-        sys.exit(f"{path}: cannot find the verb table 'verbs[]'")
-    found = []
-    for w1, w2, verb in re.findall(r'\{"([a-z]+)", (?:"([a-z]+)"|NULL), (CTL_[A-Z_]+)', table.group(1)):
-        if verb != "CTL_HELP":  # -h and --help are options
-            found.append(f"{w1} {w2}" if w2 else w1)
-    if len(found) < 10:
-        sys.exit(f"{path}: found only {found}: has the table's form changed?")
-    return found
+    """The commands of horusctl's verb table: {"node", "list", CTL_NODE_LIST, ...}."""
+    entries = c_table(path, "static const struct verb_def verbs[]",
+                      r'\{"([a-z]+)", (?:"([a-z]+)"|NULL), (CTL_[A-Z_]+)', 10)
+    # CTL_HELP is the verb of -h and --help, which are options.
+    return [f"{w1} {w2}" if w2 else w1 for w1, w2, verb in entries if verb != "CTL_HELP"]
 
 
 def horusd_options(path):
     """The long options of horusd's getopt table: { "config", required_argument, ... }."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    table = re.search(r"static const struct option opts\[\] = \{(.*?)\n\t\};", text, re.S)
-    if not table:
-        sys.exit(f"{path}: cannot find the option table 'opts[]'")
-    found = ["--" + o for o in re.findall(r'\{ "([a-z-]+)",', table.group(1))]
-    if len(found) < 3:
-        sys.exit(f"{path}: found only {found}: has the table's form changed?")
-    return found
+    found = c_table(path, "static const struct option opts[]", r'\{ "([a-z-]+)",', 3)
+    return ["--" + o for o in found]
 
 
 def plain(roff):
@@ -112,7 +105,7 @@ def terms(path):
 
 def main():
     if len(sys.argv) != 7:
-        sys.exit("usage: check-man.py CONFIG_C MAIN_C HORUSCTL_ARGS_C HORUSD_INI_5 HORUSD_8 HORUSCTL_1")
+        sys.exit(__doc__.strip().split("\n")[-1])
     config_c, main_c, args_c, ini5, horusd8, ctl1 = sys.argv[1:]
     problems = []
 
@@ -136,7 +129,8 @@ def main():
 
     have = terms(ctl1)
     commands = have.get(("COMMANDS", ""), [])
-    wanted = HORUSCTL_COMMANDS + [c for c in horusctl_commands(args_c) if c not in HORUSCTL_COMMANDS]
+    built = horusctl_commands(args_c)
+    wanted = HORUSCTL_COMMANDS + [c for c in built if c not in HORUSCTL_COMMANDS]
     missing = [c for c in wanted if not any(t == c or t.startswith(c + " ") for t in commands)]
     for cmd in missing:
         problems.append(f"horusctl.1: command '{cmd}' is not documented under COMMANDS")

@@ -15,7 +15,8 @@ headings become sections (upper case), "###" subsections; with "sub" after the r
 Only the Markdown the docs use is understood: "##"/"###" headings, paragraphs, "- " lists,
 fenced code blocks, tables, and inline `code`, **bold**, *emphasis*, [links](url). A table row
 becomes a term (its first cell) with an indented paragraph: the cell of the column headed
-"meaning" or "what it does" (else the last one), then "Header: cell." for each other cell. Anything else is an error, so that a man page never silently loses text.
+"meaning" or "what it does" (else the last one), then "Header: cell." for each other cell.
+Anything else is an error, so that a man page never silently loses text.
 
 Usage: md2scd.py TEMPLATE.scd.in > PAGE.scd
 """
