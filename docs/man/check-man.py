@@ -19,23 +19,9 @@ import re
 import sys
 
 # DESIGN.md, "Command line": the horusctl commands and global options users rely on.
-HORUSCTL_COMMANDS = [
-    "status",
-    "node list",
-    "node info",
-    "node restart",
-    "node stop",
-    "node start",
-    "topic list",
-    "topic info",
-    "topic echo",
-    "topic hz",
-    "topic bw",
-    "topic pub",
-    "top",
-    "reload",
-    "clean",
-]
+HORUSCTL_COMMANDS = ["status", "node list", "node info", "node restart", "node stop",
+                     "node start", "topic list", "topic info", "topic echo", "topic hz",
+                     "topic bw", "topic pub", "top", "reload", "clean"]
 HORUSCTL_OPTIONS = ["--socket", "--namespace", "--json"]
 
 # The section each entry macro of config.c's table fills: D("key", ...) is a [daemon] key.
