@@ -8,9 +8,9 @@ line
     @md ../configuration.md keys
 
 is replaced by the region of docs/configuration.md between <!-- man:keys --> and
-<!-- /man:keys --> (paths are relative to the template), rendered as scdoc. A region's "##"
-headings become sections (upper case), "###" subsections; with "sub" after the region name,
-"##" headings become subsections too, under a section the template names.
+<!-- /man:keys --> (paths are relative to the template), rendered as scdoc. A region's
+shallowest headings become sections (upper case), deeper ones subsections; with "sub" after the
+region name, all become subsections, under a section the template names.
 
 Only the Markdown the docs use is understood: "##"/"###" headings, paragraphs, "- " lists,
 fenced code blocks, tables, and inline `code`, **bold**, *emphasis*, [links](url). A table row
@@ -111,6 +111,9 @@ def render_table(rows, where):
 
 
 def render(lines, sub, path, first):
+    # The region's shallowest headings are the man page's sections, deeper ones subsections.
+    top = min((len(m.group(1)) for l in lines if (m := re.match(r"(#{2,4}) ", l.strip()))),
+              default=2)
     out = []
     i = 0
     while i < len(lines):
@@ -138,8 +141,7 @@ def render(lines, sub, path, first):
             out.extend(render_table(lines[i:end], loc))
             i = end
         elif m := re.fullmatch(r"(#{2,4}) +(.*)", stripped):
-            level = len(m.group(1))
-            if sub or level > 2:
+            if sub or len(m.group(1)) > top:
                 out.extend(["", "## " + m.group(2), ""])
             else:
                 out.extend(["", "# " + m.group(2).upper(), ""])
