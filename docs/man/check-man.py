@@ -5,6 +5,8 @@
 - horusd.ini(5): every key in daemon/config.c's key table appears as a term under its section
   ([daemon], [pool.NAME], [topic.NAME], [node.NAME]), and no term there names a key that
   config.c does not have. A key added to config.c without documentation fails this test.
+- config/horusd.ini, the commented reference that is installed as /etc/horus/horusd.ini, shows
+  every key of config.c in its section (set, or commented out as ";key = ...").
 - horusd(8): every long option of daemon/main.c's getopt table appears under OPTIONS.
 - horusctl(1): every command of DESIGN.md (the list below) and every command in the verb table
   of tools/horusctl/args.c appears as a term under COMMANDS, and every global option under
@@ -12,9 +14,10 @@
 
 Reads the built roff (what `man` shows), not the sources.
 
-Usage: check-man.py CONFIG_C MAIN_C HORUSCTL_ARGS_C HORUSD_INI_5 HORUSD_8 HORUSCTL_1
+Usage: check-man.py CONFIG_C MAIN_C HORUSCTL_ARGS_C HORUSD_INI HORUSD_INI_5 HORUSD_8 HORUSCTL_1
 """
 
+import os
 import re
 import sys
 
@@ -66,6 +69,21 @@ def horusd_options(path):
     return ["--" + o for o in found]
 
 
+def ini_keys(path):
+    """{section: keys} shown in an INI file, commented out or not: ";[pool.camera]" is a
+    [pool.NAME] section, ";workers = 2" a key of it."""
+    keys = {s: set() for s in CONFIG_SECTIONS.values()}
+    section = None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if m := re.match(r";?\[(daemon|pool|topic|node)\b", line):
+                kind = m.group(1)
+                section = "[daemon]" if kind == "daemon" else f"[{kind}.NAME]"
+            elif (m := re.match(r";?([a-z_]+) *=", line)) and section:
+                keys[section].add(m.group(1))
+    return keys
+
+
 def plain(roff):
     """Roff text to what a reader sees."""
     roff = re.sub(r"\\f[BIRP]", "", roff)
@@ -90,9 +108,9 @@ def terms(path):
 
 
 def main():
-    if len(sys.argv) != 7:
+    if len(sys.argv) != 8:
         sys.exit(__doc__.strip().split("\n")[-1])
-    config_c, main_c, args_c, ini5, horusd8, ctl1 = sys.argv[1:]
+    config_c, main_c, args_c, ini, ini5, horusd8, ctl1 = sys.argv[1:]
     problems = []
 
     want = config_keys(config_c)
@@ -104,6 +122,13 @@ def main():
         for key in sorted(documented - keys):
             problems.append(f"horusd.ini.5: {section} {key}: documented, not in config.c")
         print(f"horusd.ini.5 {section}: {len(keys & documented)} of {len(keys)} keys documented")
+
+    shown = ini_keys(ini)
+    for section, keys in want.items():
+        for key in sorted(keys - shown[section]):
+            problems.append(f"{ini}: {section} {key}: accepted by config.c, not shown")
+    print(f"{os.path.basename(ini)}: {sum(len(k & shown[s]) for s, k in want.items())} of "
+          f"{sum(len(k) for k in want.values())} keys shown")
 
     have = terms(horusd8)
     options = " ".join(have.get(("OPTIONS", ""), []))
