@@ -17,6 +17,13 @@ static void print_raw(const struct json_doc *doc, const struct json_value *v)
 	fwrite(s, 1, len, stdout);
 }
 
+/* The daemon's reply as it came, one line. */
+static void print_json_line(const struct json_doc *doc)
+{
+	print_raw(doc, json_root(doc));
+	putchar('\n');
+}
+
 /* Prints the table of rows (node list, top's snapshot). */
 static int print_node_table(struct node_row *rows, int n)
 {
@@ -135,8 +142,7 @@ static int node_table(struct ctl *c, enum ctl_sort key)
 		return daemon_error("node list", doc, r);
 	}
 	if (c->args.json) {
-		print_raw(doc, json_root(doc));
-		putchar('\n');
+		print_json_line(doc);
 		json_free(doc);
 		return CTL_EXIT_OK;
 	}
@@ -212,21 +218,34 @@ static void print_node_info(const struct json_value *n)
 	       json_path_num(n, "io.timed_out", 0));
 }
 
-int cmd_node_info(struct ctl *c)
+/* "node VERB NAME" to the daemon; a refusal is phrased for the operator. */
+static int ask_node(struct ctl *c, const char *verb, int timeout_ms, struct json_doc **ret)
 {
 	struct json_doc *doc = NULL;
 	char req[256];
 	int r;
 
-	snprintf(req, sizeof(req), "node info %s", c->args.name);
-	r = ctl_ask(c, req, CTL_QUERY_TIMEOUT_MS, false, &doc);
+	snprintf(req, sizeof(req), "node %s %s", verb, c->args.name);
+	r = ctl_ask(c, req, timeout_ms, false, &doc);
 	if (r != CTL_EXIT_OK) {
 		return node_error(c, doc, r);
 	}
 	if (c->args.json) {
-		print_raw(doc, json_root(doc));
-		putchar('\n');
-	} else {
+		print_json_line(doc);
+	}
+	*ret = doc;
+	return CTL_EXIT_OK;
+}
+
+int cmd_node_info(struct ctl *c)
+{
+	struct json_doc *doc;
+	int r = ask_node(c, "info", CTL_QUERY_TIMEOUT_MS, &doc);
+
+	if (r != CTL_EXIT_OK) {
+		return r;
+	}
+	if (!c->args.json) {
 		print_node_info(json_get(json_root(doc), "node"));
 	}
 	json_free(doc);
@@ -235,26 +254,20 @@ int cmd_node_info(struct ctl *c)
 
 int cmd_node_op(struct ctl *c)
 {
-	struct json_doc *doc = NULL;
-	const char *op = c->args.verb == CTL_NODE_STOP	  ? "stop"
-			 : c->args.verb == CTL_NODE_START ? "start"
-							  : "restart";
-	const char *done = c->args.verb == CTL_NODE_STOP    ? "stopped"
-			   : c->args.verb == CTL_NODE_START ? "started"
-							    : "restarted";
-	char req[256];
-	int r;
+	static const char *const verbs[][2] = {
+	    [CTL_NODE_STOP - CTL_NODE_RESTART] = {"stop", "stopped"},
+	    [CTL_NODE_START - CTL_NODE_RESTART] = {"start", "started"},
+	    [0] = {"restart", "restarted"},
+	};
+	const char *const *v = verbs[c->args.verb - CTL_NODE_RESTART];
+	struct json_doc *doc;
+	int r = ask_node(c, v[0], CTL_OP_TIMEOUT_MS, &doc);
 
-	snprintf(req, sizeof(req), "node %s %s", op, c->args.name);
-	r = ctl_ask(c, req, CTL_OP_TIMEOUT_MS, false, &doc);
 	if (r != CTL_EXIT_OK) {
-		return node_error(c, doc, r);
+		return r;
 	}
-	if (c->args.json) {
-		print_raw(doc, json_root(doc));
-		putchar('\n');
-	} else {
-		printf("node '%s' %s\n", c->args.name, done);
+	if (!c->args.json) {
+		printf("node '%s' %s\n", c->args.name, v[1]);
 	}
 	json_free(doc);
 	return CTL_EXIT_OK;
@@ -273,8 +286,7 @@ int cmd_reload(struct ctl *c)
 		return r;
 	}
 	if (c->args.json) {
-		print_raw(doc, json_root(doc));
-		putchar('\n');
+		print_json_line(doc);
 	} else {
 		printf("reloaded\n");
 	}
