@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A Hub subscriber SIGSTOPped for seconds while a publisher publishes as fast as it can.
+ *
+ * Invariants: the publisher's rate while the subscriber is stopped stays at least half of its
+ * rate just before (measured in the same run; in practice it rises, as the stopped reader no
+ * longer competes for the CPU); once continued, the subscriber resumes with a lost count that
+ * covers at least everything the ring could not hold, and after catching up it accounts for
+ * every sequence exactly (received + lost == sequences, matching the header's sum), without a
+ * torn or out-of-order message.
+ */
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include "rel.h"
+
+#define STOP_S 2
+#define WINDOW_MS 1000 /* rate measured over this long before the stop */
+#define MSG_LEN 256u
+#define MIN_RATIO 0.5
+
+static const struct horus_topic_opts opts = {.capacity = 64, .max_msg = MSG_LEN};
+
+struct shared {
+	struct t_pipe ready;
+	atomic_int stop;
+	_Atomic uint64_t published;
+	_Atomic int pub_error;
+	struct rel_tally tally;
+	_Atomic uint64_t received, lost; /* the subscriber's own totals, kept current */
+	_Atomic uint64_t newest_count;	 /* count of the newest message it received, + 1 */
+	uint64_t end_seq;
+	int ended, sub_error;
+};
+
+static struct shared *sh;
+
+static int publisher(void *arg)
+{
+	struct horus_pub *pub;
+	uint8_t buf[MSG_LEN];
+	uint64_t count = 0;
+
+	(void)arg;
+	if (horus_pub_open(t_ns, "stopped", &opts, &pub) != 0) {
+		return 2;
+	}
+	t_pipe_signal(&sh->ready);
+	while (!atomic_load(&sh->stop)) {
+		int r = rel_publish(pub, false, buf, MSG_LEN, 0, count);
+
+		if (r != 0) {
+			atomic_store(&sh->pub_error, r); /* alone on the topic: never -EAGAIN */
+			return 3;
+		}
+		atomic_store_explicit(&sh->published, ++count, memory_order_relaxed);
+	}
+	if (rel_publish(pub, false, buf, MSG_LEN, REL_END_WRITER, 0) != 0) {
+		return 4;
+	}
+	horus_pub_close(pub);
+	return 0;
+}
+
+static int subscriber(void *arg)
+{
+	uint64_t deadline = t_now_ns() + 120 * T_S;
+	struct rel_stream s;
+	struct horus_sub *sub;
+	uint8_t buf[MSG_LEN];
+
+	(void)arg;
+	if (horus_sub_open(t_ns, "stopped", &opts, 0, &sub) != 0) {
+		return 2;
+	}
+	rel_stream_init(&s, &sh->tally);
+	t_pipe_signal(&sh->ready);
+	while (!sh->ended && t_now_ns() < deadline) {
+		struct t_msg m;
+		int r = rel_read_one(sub, REL_READ_COPY, &s, buf, sizeof(buf), &m);
+
+		if (r == -EAGAIN) {
+			(void)horus_sub_wait(sub, 100 * (int64_t)T_MS);
+			continue;
+		}
+		if (r < 0) {
+			sh->sub_error = r;
+			break;
+		}
+		atomic_store(&sh->received, horus_sub_received(sub));
+		atomic_store(&sh->lost, horus_sub_lost(sub));
+		if (m.writer == REL_END_WRITER) {
+			sh->end_seq = s.next_seq - 1;
+			sh->ended = 1;
+		} else {
+			atomic_store(&sh->newest_count, m.count + 1);
+		}
+	}
+	atomic_store(&sh->received, horus_sub_received(sub));
+	atomic_store(&sh->lost, horus_sub_lost(sub));
+	horus_sub_close(sub);
+	rel_stream_fini(&s);
+	return 0;
+}
+
+/* Messages per second the publisher achieves over the next ms milliseconds. */
+static double publish_rate(unsigned ms)
+{
+	uint64_t t0 = t_now_ns(), n0 = atomic_load(&sh->published), t1, n1;
+
+	t_nap_us(ms * 1000); /* the measurement window */
+	t1 = t_now_ns();
+	n1 = atomic_load(&sh->published);
+	return (double)(n1 - n0) * T_S / (double)(t1 - t0);
+}
+
+START_TEST(stop_subscriber)
+{
+	uint64_t lost_before, lost_jump, published_stopped, resume;
+	double before, during;
+	struct horus_topic_info info;
+	pid_t pub, sub;
+	int status;
+
+	sh = t_shared_alloc(sizeof(*sh));
+	t_pipe_open(&sh->ready);
+	sub = rel_spawn(subscriber, NULL);
+	ck_assert(t_pipe_await(&sh->ready, 10000));
+	pub = rel_spawn(publisher, NULL);
+	ck_assert(t_pipe_await(&sh->ready, 10000));
+	T_POLL(atomic_load(&sh->received) > 1000, 10000);
+	ck_assert_uint_gt(atomic_load(&sh->received), 1000);
+
+	before = publish_rate(WINDOW_MS);
+	ck_assert_int_eq(kill(sub, SIGSTOP), 0);
+	ck_assert_int_eq(waitpid(sub, &status, WUNTRACED), sub);
+	ck_assert(WIFSTOPPED(status));
+	lost_before = atomic_load(&sh->lost);
+	published_stopped = atomic_load(&sh->published);
+	during = publish_rate(STOP_S * 1000); /* the fault lasts this long */
+	published_stopped = atomic_load(&sh->published) - published_stopped;
+	ck_assert_uint_eq(atomic_load(&sh->lost),
+			  lost_before); /* a stopped reader counts nothing */
+	ck_assert_int_eq(kill(sub, SIGCONT), 0);
+
+	/* Continued: it skips what was overwritten, counted, and reaches the newest messages. */
+	resume = atomic_load(&sh->published);
+	T_POLL(atomic_load(&sh->newest_count) > resume, 10000);
+	ck_assert_uint_gt(atomic_load(&sh->newest_count), resume);
+	lost_jump = atomic_load(&sh->lost) - lost_before;
+	ck_assert_msg(lost_jump + opts.capacity >= published_stopped,
+		      "lost rose by %llu while %llu messages were published in a ring of %u",
+		      (unsigned long long)lost_jump, (unsigned long long)published_stopped,
+		      opts.capacity);
+
+	atomic_store(&sh->stop, 1);
+	ck_assert_int_eq(t_child_wait(pub, 10000), 0);
+	ck_assert_int_eq(t_child_wait(sub, 60000), 0);
+	ck_assert_int_eq(atomic_load(&sh->pub_error), 0);
+	ck_assert(sh->ended);
+	ck_assert_int_eq(sh->sub_error, 0);
+	ck_assert_int_eq(horus_topic_info(t_ns, "stopped", HORUS_KIND_HUB, &info), 0);
+	ck_assert_uint_eq(info.sequences, atomic_load(&sh->published) + 1);
+	ck_assert_uint_eq(info.messages, info.sequences);
+	ck_assert_uint_eq(sh->end_seq + 1, info.sequences);
+	ck_assert_msg(atomic_load(&sh->received) + atomic_load(&sh->lost) == info.sequences,
+		      "received %llu + lost %llu != published %llu",
+		      (unsigned long long)atomic_load(&sh->received),
+		      (unsigned long long)atomic_load(&sh->lost),
+		      (unsigned long long)info.sequences);
+	ck_assert_uint_eq(info.lost, atomic_load(&sh->lost));
+	ck_assert_uint_eq(atomic_load(&sh->tally.corrupt), 0);
+	ck_assert_uint_eq(atomic_load(&sh->tally.disorder), 0);
+	ck_assert_uint_eq(atomic_load(&sh->tally.gap_mismatch), 0);
+	ck_assert_uint_eq(atomic_load(&sh->received), atomic_load(&sh->tally.delivered));
+
+	rel_figure("hub subscriber SIGSTOP",
+		   "publisher %.2f M msg/s before, %.2f M msg/s during a %d s stop: ratio %.2f "
+		   "(must be >= %.1f); the stopped subscriber's lost count rose by %llu for %llu "
+		   "messages published while it was stopped (ring of %u); after catching up "
+		   "received %llu + lost %llu == published %llu",
+		   before / 1e6, during / 1e6, STOP_S, during / before, MIN_RATIO,
+		   (unsigned long long)lost_jump, (unsigned long long)published_stopped,
+		   opts.capacity, (unsigned long long)atomic_load(&sh->received),
+		   (unsigned long long)atomic_load(&sh->lost), (unsigned long long)info.sequences);
+	ck_assert_msg(during >= MIN_RATIO * before,
+		      "the publisher slowed down while a subscriber was stopped: %.0f -> %.0f/s",
+		      before, during);
+	rel_clean_twice(t_ns, 1);
+	t_pipe_close(&sh->ready);
+	t_shared_free(sh, sizeof(*sh));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("stop-subscriber");
+
+	tcase_add_test(t_tcase(s, "stop_subscriber", 90), stop_subscriber);
+	return t_run(s, "rss");
+}
