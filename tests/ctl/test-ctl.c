@@ -386,6 +386,41 @@ START_TEST(test_topic_list_info_from_daemon_namespace)
 
 	CTL(1, "topic", "info", "no/such");
 	HD_CHECK(&H, strstr(R.err, "topic 'no/such': no such topic in namespace"), "%s", R.err);
+
+	/* $HORUS_NAMESPACE comes before the daemon's, and --namespace before both. */
+	setenv("HORUS_NAMESPACE", "elsewhere", 1);
+	out = CTL(0, "topic", "list");
+	HD_CHECK(&H, !strstr(out, "t/ticks") && strstr(out, "namespace 'elsewhere'"), "%s", out);
+	out = CTL(0, "--namespace", H.ns, "topic", "list");
+	unsetenv("HORUS_NAMESPACE");
+	HD_CHECK(&H, strstr(out, "t/ticks"), "%s", out);
+}
+END_TEST
+
+START_TEST(test_link_topics)
+{
+	struct horus_link *link;
+	char kind[16];
+	const char *out;
+
+	HD_CHECK(&H, horus_link_open(H.ns, "cmd/q", HORUS_LINK_PRODUCER, NULL, &link) == 0,
+		 "link open");
+	HD_CHECK(&H, horus_link_send(link, "ab", 2) == 0 && horus_link_send(link, "cd", 2) == 0,
+		 "link send");
+	out = CTL(0, "--namespace", H.ns, "topic", "list");
+	HD_CHECK(&H, lines_with(out, (const char *const[]){"cmd/q", "link", NULL}) == 1, "%s", out);
+	out = CTL(0, "--namespace", H.ns, "--json", "topic", "info", "cmd/q", "-w", "0.05");
+	str(out, "kind", kind, sizeof(kind));
+	HD_CHECK(&H,
+		 !strcmp(kind, "link") && num(out, "pending") == 2 && num(out, "messages") == 2 &&
+		     num(out, "publishers") == 1 && num(out, "subscribers") == 0,
+		 "%s", out);
+	/* echo would steal the consumer's messages, pub would be a second producer: refused. */
+	CTL(1, "--namespace", H.ns, "topic", "echo", "cmd/q", "-n", "1");
+	HD_CHECK(&H, strstr(R.err, "topic 'cmd/q' is a link"), "%s", R.err);
+	CTL(1, "--namespace", H.ns, "topic", "pub", "cmd/q", "x");
+	HD_CHECK(&H, strstr(R.err, "topic 'cmd/q' is a link"), "%s", R.err);
+	horus_link_close(link);
 }
 END_TEST
 
@@ -435,12 +470,22 @@ START_TEST(test_pub_echo_round_trip)
 		     3,
 		 "%s", echo.out);
 
-	/* Once, in JSON; and the topic's counters show all four messages. */
+	/* Text on a terminal-style stream: the message itself, one per line. */
+	pid = spawn_ctl(
+	    (const char *const[]){"--namespace", H.ns, "topic", "echo", "chat", "-n", "1", NULL},
+	    &fd);
+	HD_CHECK(&H, pid > 0, "spawn echo");
+	HD_WAIT(&H, subscribers("chat") == 1, 10000, "echo subscribed");
+	CTL(0, "--namespace", H.ns, "topic", "pub", "chat", "plain text\n");
+	HD_CHECK(&H, finish_ctl(&echo, pid, fd, 20000) == 0 && !strcmp(echo.out, "plain text\n"),
+		 "echo: %d '%s'", echo.status, echo.out);
+
+	/* Once, in JSON; and the topic's counters show all five messages. */
 	out = CTL(0, "--namespace", H.ns, "--json", "topic", "pub", "chat", "--", "-x");
 	HD_CHECK(&H, json_valid(out) && num(out, "published") == 1 && num(out, "bytes") == 2, "%s",
 		 out);
 	out = CTL(0, "--namespace", H.ns, "--json", "topic", "info", "chat", "-w", "0.05");
-	HD_CHECK(&H, num(out, "messages") == 4 && num(out, "bytes") == 41, "%s", out);
+	HD_CHECK(&H, num(out, "messages") == 5 && num(out, "bytes") == 52, "%s", out);
 }
 END_TEST
 
@@ -574,7 +619,9 @@ static int shm_entries(const char *part)
 
 START_TEST(test_clean)
 {
+	char junk[128];
 	const char *out;
+	FILE *f;
 	int st;
 	pid_t pid = fork();
 
@@ -590,9 +637,19 @@ START_TEST(test_clean)
 	}
 	HD_CHECK(&H, waitpid(pid, &st, 0) == pid && WIFSIGNALED(st), "child was not killed");
 	HD_CHECK(&H, shm_entries("stale") == 1, "stale segment not there");
+	/* And a foreign file under the namespace's prefix: listed as unreadable, then cleaned. */
+	snprintf(junk, sizeof(junk), "/dev/shm/horus.%s.hub.junk", H.ns);
+	f = fopen(junk, "w");
+	HD_CHECK(&H, f && fputs("not a segment", f) >= 0 && fclose(f) == 0, "write %s", junk);
+	out = CTL(0, "--namespace", H.ns, "topic", "list");
+	HD_CHECK(&H, lines_with(out, (const char *const[]){"unreadable segment", "junk", NULL}),
+		 "%s", out);
+	out = CTL(0, "--namespace", H.ns, "--json", "topic", "list");
+	HD_CHECK(&H, json_valid(out) && strstr(out, "\"unreadable\": [\"horus."), "%s", out);
+
 	out = CTL(0, "--namespace", H.ns, "--json", "clean");
-	HD_CHECK(&H, json_valid(out) && num(out, "removed") == 1, "%s", out);
-	HD_CHECK(&H, shm_entries("stale") == 0, "stale segment left");
+	HD_CHECK(&H, json_valid(out) && num(out, "removed") == 2, "%s", out);
+	HD_CHECK(&H, shm_entries("stale") == 0 && shm_entries("junk") == 0, "segments left");
 	/* The daemon's live topic stays; a second clean has nothing to do. */
 	HD_CHECK(&H, strstr(CTL(0, "--namespace", H.ns, "topic", "list"), "t/ticks"), "%s", R.out);
 	out = CTL(0, "--namespace", H.ns, "clean");
@@ -627,6 +684,7 @@ static Suite *ctl_suite(void)
 	tcase_set_timeout(topic, 60);
 	tcase_add_test(topic, test_topic_list_info_from_daemon_namespace);
 	tcase_add_test(topic, test_echo_binary_from_node);
+	tcase_add_test(topic, test_link_topics);
 	tcase_add_test(topic, test_pub_echo_round_trip);
 	tcase_add_test(topic, test_hz);
 	tcase_add_test(topic, test_bw);
