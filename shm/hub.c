@@ -2,8 +2,9 @@
 /* Hub ring operations: claim/commit for writers, seqlock reads, futex waits. See hub.h. */
 
 #include <errno.h>
-#include <stdbool.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "hub.h"
@@ -45,13 +46,8 @@ static uint64_t holes_behind(uint64_t cur, uint64_t seq, uint32_t capacity)
 	return n;
 }
 
-int hub_claim(struct shm_seg *seg, uint32_t me, uint32_t len, struct hub_loan *ret)
-{
-	return hub_claim_ex(seg, me, len, true, ret);
-}
-
-int hub_claim_ex(struct shm_seg *seg, uint32_t me, uint32_t len, bool store_len,
-		 struct hub_loan *ret)
+static int shared_claim(struct shm_seg *seg, uint32_t me, uint32_t len, bool store_len,
+			struct hub_loan *ret)
 {
 	struct shm_header *h = seg->hdr;
 
@@ -108,9 +104,9 @@ int hub_claim_ex(struct shm_seg *seg, uint32_t me, uint32_t len, bool store_len,
 				uint64_t holes = holes_behind(cur, seq, seg->capacity);
 
 				if (cur & STAMP_BUSY) {
-					hub_uncount(seg, slot); /* a dead writer's, mid-commit */
+					/* a dead writer's, mid-commit */
+					hub_uncount(seg, slot, cur);
 				}
-				atomic_store_explicit(&slot->counted, 0, memory_order_relaxed);
 				/* Seqlock writer: the busy stamp is visible before any data. */
 				atomic_thread_fence(memory_order_release);
 				if (store_len) {
@@ -133,15 +129,25 @@ int hub_claim_ex(struct shm_seg *seg, uint32_t me, uint32_t len, bool store_len,
 	}
 }
 
-void hub_uncount(struct shm_seg *seg, struct shm_slot *slot)
+/* Subtracts n, never below zero (a count a crashed writer never added). */
+static void sub_saturating(_Atomic uint64_t *v, uint64_t n)
+{
+	uint64_t cur = atomic_load_explicit(v, memory_order_relaxed);
+
+	while (!atomic_compare_exchange_weak_explicit(v, &cur, cur > n ? cur - n : 0,
+						      memory_order_relaxed, memory_order_relaxed)) {
+	}
+}
+
+void hub_uncount(struct shm_seg *seg, struct shm_slot *slot, uint64_t busy)
 {
 	struct shm_header *h = seg->hdr;
+	uint32_t tag = counted_tag(busy);
 
-	if (atomic_exchange_explicit(&slot->counted, 0, memory_order_relaxed)) {
-		atomic_fetch_sub_explicit(&h->messages, 1, memory_order_relaxed);
-		atomic_fetch_sub_explicit(&h->bytes,
-					  atomic_load_explicit(&slot->len, memory_order_relaxed),
-					  memory_order_relaxed);
+	if (atomic_compare_exchange_strong_explicit(&slot->counted, &tag, 0, memory_order_relaxed,
+						    memory_order_relaxed)) {
+		sub_saturating(&h->messages, 1);
+		sub_saturating(&h->bytes, atomic_load_explicit(&slot->len, memory_order_relaxed));
 	}
 }
 
@@ -150,34 +156,36 @@ static void wake_readers(struct shm_header *h)
 	shm_wake(&h->data_futex, &h->data_waiters);
 }
 
-void hub_commit(struct shm_seg *seg, const struct hub_loan *loan)
+static void shared_commit(struct shm_seg *seg, const struct hub_loan *loan)
 {
 	struct shm_header *h = seg->hdr;
 	uint64_t done = loan->busy & ~(STAMP_BUSY | (STAMP_OWNER_MASK << STAMP_OWNER_SHIFT));
 	uint64_t expect = loan->busy;
 
 	/*
-	 * Counted before the commit, and the slot marked as counted: a writer killed between
-	 * the two leaves a busy slot that whoever reclaims it uncounts (hub_uncount), so that
-	 * messages + holes stays exact across any crash.
+	 * Marked, counted, then committed: a writer killed after the mark leaves a busy slot that
+	 * whoever reclaims it turns into a hole and uncounts (hub_uncount). One window remains:
+	 * killed between the mark and the additions, it has a count taken back that it never
+	 * added, and `messages`/`bytes` stay one message short (never below zero). Lost counts
+	 * do not depend on them: readers count from sequence numbers.
 	 */
 	/* The length joins the stamp in one burst of stores to the line a caught-up reader
 	 * polls: written earlier, before the payload, it would pull that line back and forth. */
 	atomic_store_explicit(&loan->slot->len, loan->len, memory_order_relaxed);
-	atomic_store_explicit(&loan->slot->counted, 1, memory_order_relaxed);
+	atomic_store_explicit(&loan->slot->counted, counted_tag(loan->busy), memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->messages, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->bytes, loan->len, memory_order_relaxed);
 	/* CAS, not store: if we were declared dead and the slot was turned into a hole, or taken,
 	 * we must not overwrite that decision. */
 	if (!atomic_compare_exchange_strong_explicit(&loan->slot->stamp, &expect, done,
 						     memory_order_release, memory_order_relaxed)) {
-		hub_uncount(seg, loan->slot);
+		hub_uncount(seg, loan->slot, loan->busy);
 		return;
 	}
 	wake_readers(h);
 }
 
-void hub_discard(struct shm_seg *seg, const struct hub_loan *loan)
+static void shared_discard(struct shm_seg *seg, const struct hub_loan *loan)
 {
 	struct shm_header *h = seg->hdr;
 	uint64_t hole = (loan->busy & ~(STAMP_BUSY | (STAMP_OWNER_MASK << STAMP_OWNER_SHIFT))) |
@@ -189,6 +197,362 @@ void hub_discard(struct shm_seg *seg, const struct hub_loan *loan)
 		atomic_fetch_add_explicit(&h->holes, 1, memory_order_relaxed);
 		wake_readers(h);
 	}
+}
+
+/* ---- sole publisher ---------------------------------------------------------------------- */
+
+/*
+ * The shared protocol above costs five locked instructions per message, and each one waits for
+ * the cache lines a caught-up reader keeps pulling away: about 4 M messages/s. A topic with one
+ * publishing thread needs none of them. That thread, once it holds the topic's sole-publisher
+ * privilege (header `solo` = its participant + 1), claims and commits with plain stores and no
+ * fence, at the link's speed.
+ *
+ * The privilege is taken only while the topic has one publisher (`publishers` == 1, read after
+ * the CAS that takes it; shm_part_claim() counts a new publisher before that publisher's first
+ * look at `solo`, so one of the two sees the other), by the first thread that wrote through its
+ * handle, and only if membarrier() works here. It is taken away by any other writer before that
+ * writer touches the ring (solo_take_away):
+ *   1. mark `solo` REVOKING;
+ *   2. membarrier(GLOBAL_EXPEDITED): each CPU running the owner's process executes a full
+ *      barrier, so the owner's `active` store of a claim or commit under way is now visible,
+ *      and any claim or commit it starts from now on sees REVOKING;
+ *   3. wait until the owner's `active` is even (or the owner is dead), then set `solo` to 0.
+ * The owner brackets each claim and commit with `active` odd/even and reads `solo` in between;
+ * seeing anything but its own index, it falls back to the shared protocol (and tries to take
+ * the privilege again every SOLO_RETRY_EVERY claims, which succeeds once it is alone again).
+ * Sleeping readers pay for the missing commit fence with the same membarrier (shm_wait).
+ */
+
+/* Shared-protocol claims between two tries of the first thread to become sole publisher. */
+#define SOLO_RETRY_EVERY 4096u
+
+static _Atomic uint64_t next_thread_token;
+static _Thread_local uint64_t thread_token;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void forget_thread_token(void)
+{
+	thread_token = 0; /* a forked child's thread is not its parent's */
+}
+
+static void register_atfork(void)
+{
+	(void)pthread_atfork(NULL, NULL, forget_thread_token);
+}
+
+/* A token for the calling thread, unique within the process. */
+static uint64_t this_thread(void)
+{
+	if (!thread_token) {
+		pthread_once(&atfork_once, register_atfork);
+		thread_token =
+			atomic_fetch_add_explicit(&next_thread_token, 1, memory_order_relaxed) + 1;
+	}
+	return thread_token;
+}
+
+void hub_solo_forget(struct shm_seg *seg, uint32_t i)
+{
+	_Atomic uint32_t *solo = &seg->hdr->solo;
+	uint32_t s = atomic_load_explicit(solo, memory_order_acquire);
+
+	if (s != 0 && (s & SOLO_PART_MASK) == i + 1) {
+		atomic_compare_exchange_strong_explicit(solo, &s, 0, memory_order_acq_rel,
+							memory_order_relaxed);
+	}
+}
+
+/* Spins, then yields; false once `since` (set on the first call) is HUB_LAP_WAIT_NS old. */
+static bool wait_a_little(unsigned *spins, uint64_t *since)
+{
+	if (++*spins < 256) {
+		cpu_relax();
+		return true;
+	}
+	if (!*since) {
+		*since = shm_now_ns();
+	} else if (shm_now_ns() - *since > HUB_LAP_WAIT_NS) {
+		return false;
+	}
+	sched_yield();
+	return true;
+}
+
+/*
+ * Before a write by the shared protocol: makes sure no sole publisher writes with plain stores
+ * any more. 0, or -EAGAIN if the owner stays inside one claim or commit for HUB_LAP_WAIT_NS
+ * (stopped by a signal or a debugger in those few instructions).
+ */
+static int solo_take_away(struct shm_seg *seg)
+{
+	struct shm_header *h = seg->hdr;
+	unsigned spins = 0;
+	uint64_t since = 0;
+
+	for (;;) {
+		uint32_t s = atomic_load_explicit(&h->solo, memory_order_seq_cst);
+		uint32_t owner = (s & SOLO_PART_MASK) - 1;
+		bool fenced;
+
+		if (s == 0) {
+			return 0;
+		}
+		if (owner >= SHM_PARTICIPANTS) { /* names nobody: a corrupt header */
+			atomic_compare_exchange_strong(&h->solo, &s, 0);
+			continue;
+		}
+		if (!(s & SOLO_REVOKING)) {
+			uint32_t want = s | SOLO_REVOKING;
+
+			if (!atomic_compare_exchange_strong(&h->solo, &s, want)) {
+				continue;
+			}
+			s = want;
+		}
+		/* Without membarrier (a seccomp filter) the owner drops the privilege itself at
+		 * its next claim or commit (it sees REVOKING); until then we wait. */
+		fenced = shm_membarrier() == 0;
+		while (atomic_load_explicit(&h->solo, memory_order_acquire) == s) {
+			bool idle = fenced && !(atomic_load_explicit(&h->parts[owner].active,
+								     memory_order_acquire) &
+						1);
+
+			if (idle || !shm_part_alive(seg, owner)) {
+				if (!idle) {
+					shm_part_reap(seg, owner);
+				}
+				atomic_compare_exchange_strong(&h->solo, &s, 0);
+				break;
+			}
+			if (!wait_a_little(&spins, &since)) {
+				return -EAGAIN;
+			}
+		}
+	}
+}
+
+/* Before a write by the shared protocol through a handle: 0 if the caller may go on. */
+static int writer_prepare_shared(struct shm_seg *seg, struct hub_writer *w)
+{
+	if (atomic_load_explicit(&w->thread, memory_order_relaxed) == this_thread()) {
+		if (w->solo) {
+			return 0; /* the owner itself: nobody else writes */
+		}
+	} else if (!atomic_load_explicit(&w->shared_only, memory_order_relaxed)) {
+		/* seq_cst: pairs with the owner's look at shared_only in solo_try(). */
+		atomic_store_explicit(&w->shared_only, true, memory_order_seq_cst);
+	}
+	return solo_take_away(seg);
+}
+
+/* The first thread of a handle tries to become the topic's sole publisher. */
+static void solo_try(struct shm_seg *seg, struct hub_writer *w)
+{
+	struct shm_header *h = seg->hdr;
+	uint32_t mine = (uint32_t)seg->part + 1, s = 0;
+
+	w->countdown = SOLO_RETRY_EVERY;
+	if (atomic_load_explicit(&w->shared_only, memory_order_relaxed) ||
+	    atomic_load_explicit(&h->solo, memory_order_relaxed) != 0 ||
+	    atomic_load_explicit(&h->publishers, memory_order_relaxed) != 1 ||
+	    !shm_membarrier_register()) {
+		return;
+	}
+	if (!atomic_compare_exchange_strong_explicit(&h->solo, &s, mine, memory_order_seq_cst,
+						     memory_order_relaxed)) {
+		return;
+	}
+	if (atomic_load_explicit(&h->publishers, memory_order_seq_cst) != 1 ||
+	    atomic_load_explicit(&w->shared_only, memory_order_seq_cst)) {
+		/* Someone else writes after all. If a revoker marked it meanwhile, it finishes:
+		 * our `active` is even. */
+		s = mine;
+		atomic_compare_exchange_strong(&h->solo, &s, 0);
+		return;
+	}
+	w->solo = true;
+}
+
+static void solo_enter(struct shm_seg *seg, struct hub_writer *w)
+{
+	w->active++;
+	atomic_store_explicit(&seg->hdr->parts[seg->part].active, w->active, memory_order_relaxed);
+	/* The compiler must not sink that store below the look at `solo`; the CPU may, and the
+	 * revoker's membarrier is what orders it then. */
+	atomic_signal_fence(memory_order_seq_cst);
+}
+
+static void solo_leave(struct shm_seg *seg, struct hub_writer *w)
+{
+	w->active++;
+	atomic_store_explicit(&seg->hdr->parts[seg->part].active, w->active, memory_order_release);
+}
+
+/* Inside solo_enter/leave: do we still hold the privilege? */
+static bool solo_held(struct shm_seg *seg, struct hub_writer *w)
+{
+	if (atomic_load_explicit(&seg->hdr->solo, memory_order_acquire) == (uint32_t)seg->part + 1) {
+		return true;
+	}
+	w->solo = false;
+	return false;
+}
+
+/* The owner's claim: 0 with *ret, or 1 to use the shared protocol (privilege gone, or a slot
+ * still held by a writer from before, which the shared protocol knows how to wait for). */
+static int solo_claim(struct shm_seg *seg, struct hub_writer *w, uint32_t len, bool store_len,
+		      struct hub_loan *ret)
+{
+	struct shm_header *h = seg->hdr;
+	uint32_t me = (uint32_t)seg->part;
+	int r = 1;
+
+	solo_enter(seg, w);
+	if (solo_held(seg, w)) {
+		uint64_t seq = atomic_load_explicit(&h->head, memory_order_relaxed);
+		struct shm_slot *slot = shm_slot_at(seg, seq);
+		uint64_t cur = atomic_load_explicit(&slot->stamp, memory_order_relaxed);
+
+		if (!(cur & STAMP_BUSY) && stamp_seq1(cur) < seq + 1) {
+			uint64_t holes = holes_behind(cur, seq, seg->capacity);
+
+			atomic_store_explicit(&h->head, seq + 1, memory_order_relaxed);
+			/* Release: readers that see the stamp see head past it. */
+			atomic_store_explicit(&slot->stamp, stamp_make(seq, me, STAMP_BUSY),
+					      memory_order_release);
+			/* Seqlock writer: the busy stamp is visible before any data. */
+			atomic_thread_fence(memory_order_release);
+			if (store_len) {
+				atomic_store_explicit(&slot->len, len, memory_order_relaxed);
+			}
+			if (holes) {
+				atomic_store_explicit(&h->holes,
+						      atomic_load_explicit(&h->holes,
+									   memory_order_relaxed) +
+							      holes,
+						      memory_order_relaxed);
+			}
+			ret->slot = slot;
+			ret->busy = stamp_make(seq, me, STAMP_BUSY);
+			ret->len = len;
+			r = 0;
+		}
+	}
+	solo_leave(seg, w);
+	return r;
+}
+
+static void add_plain(_Atomic uint64_t *v, uint64_t n)
+{
+	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+/* The owner's commit: 0 when done, 1 to use the shared protocol. */
+static int solo_commit(struct shm_seg *seg, struct hub_writer *w, const struct hub_loan *loan)
+{
+	struct shm_header *h = seg->hdr;
+	uint64_t done = loan->busy & ~(STAMP_BUSY | (STAMP_OWNER_MASK << STAMP_OWNER_SHIFT));
+	int r = 1;
+
+	solo_enter(seg, w);
+	if (solo_held(seg, w) &&
+	    atomic_load_explicit(&loan->slot->stamp, memory_order_relaxed) == loan->busy) {
+		/* As in shared_commit(): counted, then the stamp. */
+		atomic_store_explicit(&loan->slot->len, loan->len, memory_order_relaxed);
+		atomic_store_explicit(&loan->slot->counted, counted_tag(loan->busy),
+				      memory_order_relaxed);
+		add_plain(&h->messages, 1);
+		add_plain(&h->bytes, loan->len);
+		atomic_store_explicit(&loan->slot->stamp, done, memory_order_release);
+		r = 0;
+	}
+	solo_leave(seg, w);
+	if (r == 0) {
+		shm_wake_unfenced(&h->data_futex, &h->data_waiters);
+	}
+	return r;
+}
+
+int hub_writer_claim(struct shm_seg *seg, struct hub_writer *w, uint32_t len, bool store_len,
+		     struct hub_loan *ret)
+{
+	uint64_t me = this_thread(), first = atomic_load_explicit(&w->thread, memory_order_relaxed);
+	int r;
+
+	if (len > seg->max_msg) {
+		return -EMSGSIZE;
+	}
+	if (first == 0 && atomic_compare_exchange_strong(&w->thread, &first, me)) {
+		first = me;
+	}
+	if (first == me) {
+		if (w->solo) {
+			if (solo_claim(seg, w, len, store_len, ret) == 0) {
+				return 0;
+			}
+		} else if (w->countdown == 0) {
+			solo_try(seg, w);
+			if (w->solo && solo_claim(seg, w, len, store_len, ret) == 0) {
+				return 0;
+			}
+		} else {
+			w->countdown--;
+		}
+	}
+	r = writer_prepare_shared(seg, w);
+	if (r < 0) {
+		return r;
+	}
+	return shared_claim(seg, (uint32_t)seg->part, len, store_len, ret);
+}
+
+void hub_writer_commit(struct shm_seg *seg, struct hub_writer *w, const struct hub_loan *loan)
+{
+	if (atomic_load_explicit(&w->thread, memory_order_relaxed) == this_thread() && w->solo &&
+	    solo_commit(seg, w, loan) == 0) {
+		return;
+	}
+	/* A commit cannot be refused: after HUB_LAP_WAIT_NS of an owner stopped inside its own
+	 * commit, ours goes ahead; the worst outcome is a `messages` count off by one. */
+	(void)writer_prepare_shared(seg, w);
+	shared_commit(seg, loan);
+}
+
+void hub_writer_discard(struct shm_seg *seg, struct hub_writer *w, const struct hub_loan *loan)
+{
+	(void)writer_prepare_shared(seg, w); /* as in hub_writer_commit() */
+	shared_discard(seg, loan);
+}
+
+int hub_claim(struct shm_seg *seg, uint32_t me, uint32_t len, struct hub_loan *ret)
+{
+	return hub_claim_ex(seg, me, len, true, ret);
+}
+
+int hub_claim_ex(struct shm_seg *seg, uint32_t me, uint32_t len, bool store_len,
+		 struct hub_loan *ret)
+{
+	int r;
+
+	if (len > seg->max_msg) {
+		return -EMSGSIZE;
+	}
+	r = solo_take_away(seg);
+	return r < 0 ? r : shared_claim(seg, me, len, store_len, ret);
+}
+
+void hub_commit(struct shm_seg *seg, const struct hub_loan *loan)
+{
+	(void)solo_take_away(seg);
+	shared_commit(seg, loan);
+}
+
+void hub_discard(struct shm_seg *seg, const struct hub_loan *loan)
+{
+	(void)solo_take_away(seg);
+	shared_discard(seg, loan);
 }
 
 int hub_loan_find(struct shm_seg *seg, uint32_t me, const void *buf, struct hub_loan *ret)
@@ -347,6 +711,15 @@ static int hub_next(struct shm_seg *seg, struct hub_reader *rd, struct shm_slot 
 			if (head > seg->capacity && head - seg->capacity > to) {
 				to = head - seg->capacity;
 			}
+			/* Lapped again before it caught up: a reader that keeps restarting at the
+			 * oldest slot, which the writers are about to overwrite, is lapped at once
+			 * each time and pays a miss and a torn copy for it (a 64 B reader chasing
+			 * a 20 M/s writer got 3 M messages/s that way, 9 M resuming half a ring
+			 * behind the newest claim instead). */
+			if (rd->chasing && head > seg->capacity / 2 && head - seg->capacity / 2 > to) {
+				to = head - seg->capacity / 2;
+			}
+			rd->chasing = true;
 			if (to <= r) {
 				to = r + 1;
 			}
@@ -364,6 +737,7 @@ static int hub_next(struct shm_seg *seg, struct hub_reader *rd, struct shm_slot 
 			rd->next = to;
 			continue;
 		}
+		rd->chasing = false; /* caught up with the writers */
 		if (not_ready(seg, rd) < 0) {
 			return -EAGAIN;
 		}

@@ -12,6 +12,7 @@
  * writer still holds, and reclaims it if that writer is dead.
  */
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -31,6 +32,7 @@ struct hub_reader {
 	uint64_t stale_seq;    /* seq + 1 of the last sample found stale by hub_check */
 	uint64_t stall_since;
 	uint32_t misses;
+	bool chasing;          /* lapped since it last caught up */
 };
 
 struct hub_loan {
@@ -39,15 +41,43 @@ struct hub_loan {
 	uint32_t len;
 };
 
-/* Writer. me = our participant index. -EMSGSIZE, -EAGAIN (lapped a slot held too long). */
+/*
+ * A publisher handle's writer state. The first thread that writes through the handle may become
+ * the topic's sole publisher when no other publisher exists: it then claims and commits with
+ * plain stores and no fence (hub.c, "sole publisher"). Any other writer, another thread of the
+ * same handle included, takes the privilege away before writing.
+ */
+struct hub_writer {
+	_Atomic uint64_t thread;  /* token of the first thread that wrote through the handle */
+	_Atomic bool shared_only; /* another thread wrote through it too: never sole again */
+	/* Used by that first thread only: */
+	bool solo;                /* it holds the topic's sole-publisher privilege */
+	uint32_t active;          /* its copy of parts[me].active: odd inside a claim/commit */
+	uint32_t countdown;       /* claims until the next try to become sole */
+};
+
+/* Claim/commit/discard through a handle's writer state (what libhorus uses). */
+int hub_writer_claim(struct shm_seg *seg, struct hub_writer *w, uint32_t len, bool store_len,
+		     struct hub_loan *ret);
+void hub_writer_commit(struct shm_seg *seg, struct hub_writer *w, const struct hub_loan *loan);
+void hub_writer_discard(struct shm_seg *seg, struct hub_writer *w, const struct hub_loan *loan);
+/* Called when participant i is reclaimed or leaves: a privilege in its name lapses. */
+void hub_solo_forget(struct shm_seg *seg, uint32_t i);
+
+/*
+ * Writer without handle state: always the shared protocol (taking a sole publisher's privilege
+ * away first). me = our participant index. -EMSGSIZE, -EAGAIN (lapped a slot held too long, or
+ * a sole publisher stopped inside a claim for as long).
+ */
 int hub_claim(struct shm_seg *seg, uint32_t me, uint32_t len, struct hub_loan *ret);
 /* store_len false: the length is written only at commit (the copy path knows it then). */
 int hub_claim_ex(struct shm_seg *seg, uint32_t me, uint32_t len, bool store_len,
 		 struct hub_loan *ret);
 void hub_commit(struct shm_seg *seg, const struct hub_loan *loan);
 void hub_discard(struct shm_seg *seg, const struct hub_loan *loan);
-/* Takes back the message count of a slot whose writer counted it but never committed it. */
-void hub_uncount(struct shm_seg *seg, struct shm_slot *slot);
+/* Takes back the message count of a slot whose writer (busy stamp `busy`) counted it but never
+ * committed it. */
+void hub_uncount(struct shm_seg *seg, struct shm_slot *slot, uint64_t busy);
 /* Finds our open loan whose payload is at buf; -EINVAL if there is none. */
 int hub_loan_find(struct shm_seg *seg, uint32_t me, const void *buf, struct hub_loan *ret);
 

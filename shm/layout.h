@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC UINT64_C(0x314d48535355524f) /* "ORUSSHM1" little-endian, after 'H' */
-#define SHM_LAYOUT_VERSION 1u
+#define SHM_LAYOUT_VERSION 2u
 #define SHM_READY UINT32_C(0x59444552)         /* "REDY" */
 #define SHM_CACHELINE 64u
 #define SHM_PARTICIPANTS 64u
@@ -43,6 +43,8 @@ struct shm_participant {
 	_Atomic uint32_t gen;
 	_Atomic int32_t pid;
 	_Atomic uint32_t waiting; /* 1 while blocked in a futex wait (counted in *waiters) */
+	_Atomic uint32_t active;  /* hub sole publisher: odd while inside a claim or commit */
+	uint32_t reserved[3];
 };
 
 struct shm_header {
@@ -69,6 +71,9 @@ struct shm_header {
 	_Atomic uint64_t messages;                    /* committed messages */
 	_Atomic uint64_t bytes;                       /* committed payload bytes */
 	_Atomic uint64_t holes;                       /* hub: sequences with no message */
+	_Atomic uint32_t solo; /* hub: the sole publisher's participant index + 1 (0: none),
+				* | SOLO_REVOKING while another writer takes the privilege away.
+				* On this line because the sole publisher writes it anyway. */
 
 	/* Written by the consumer (link). */
 	alignas(SHM_CACHELINE) _Atomic uint64_t tail; /* link: next sequence to receive */
@@ -99,11 +104,15 @@ struct shm_header {
 struct shm_slot {
 	_Atomic uint64_t stamp;
 	_Atomic uint32_t len;
-	_Atomic uint32_t counted; /* hub: the writer has added this message to `messages` */
+	_Atomic uint32_t counted; /* hub: counted_tag() of the message whose writer added it to
+				   * `messages`; anything else (a lap-old tag, 0): not counted */
 	/* payload follows */
 };
 
 #define SHM_SLOT_HDR ((uint32_t)sizeof(struct shm_slot))
+
+#define SOLO_REVOKING UINT32_C(0x80000000)
+#define SOLO_PART_MASK UINT32_C(0x7fffffff)
 
 #define STAMP_BUSY UINT64_C(1)
 #define STAMP_HOLE UINT64_C(2)
@@ -119,6 +128,13 @@ static inline uint64_t stamp_seq1(uint64_t st)
 static inline uint32_t stamp_owner(uint64_t st)
 {
 	return (uint32_t)((st >> STAMP_OWNER_SHIFT) & STAMP_OWNER_MASK);
+}
+
+/* The `counted` mark of the message a (busy) stamp names: never 0, and differs from the mark
+ * of the same slot's message a lap earlier (capacity is far below 2^32). */
+static inline uint32_t counted_tag(uint64_t st)
+{
+	return (uint32_t)stamp_seq1(st) | 1u;
 }
 
 static inline uint64_t stamp_make(uint64_t seq, uint32_t owner, uint64_t flags)
@@ -140,6 +156,7 @@ static inline uint64_t stamp_make(uint64_t seq, uint32_t owner, uint64_t flags)
 _Static_assert(offsetof(struct shm_header, ready) == 48, "ready offset is ABI");
 _Static_assert(offsetof(struct shm_header, name) == 64, "name offset is ABI");
 _Static_assert(sizeof(struct shm_slot) == 16, "slot header is 16 bytes");
+_Static_assert(sizeof(struct shm_participant) == 32, "participant entries pack two per line");
 _Static_assert(sizeof(struct shm_header) % SHM_CACHELINE == 0, "header keeps slots aligned");
 
 #endif /* HORUS_SHM_LAYOUT_H */

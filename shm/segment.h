@@ -108,8 +108,18 @@ typedef bool (*shm_ready_fn)(struct shm_seg *seg, void *arg);
 int shm_wait(struct shm_seg *seg, _Atomic uint32_t *futex, _Atomic uint32_t *waiters,
 	     shm_ready_fn ready, void (*on_wake)(struct shm_seg *seg, void *arg), void *arg,
 	     int64_t timeout_ns);
+/* Waits of this process whose sleep ran out a slice although the condition held: a sign of a
+ * missed wake-up (tests assert there are none). */
+uint64_t shm_wait_late_wakeups(void);
 /* The waker's half: after publishing, wake sleepers on futex if any are registered. */
 void shm_wake(_Atomic uint32_t *futex, _Atomic uint32_t *waiters);
+/* The same without the fence, for a hub's sole publisher: sleepers fence it by membarrier. */
+void shm_wake_unfenced(_Atomic uint32_t *futex, _Atomic uint32_t *waiters);
+
+/* Registers the process for MEMBARRIER_CMD_GLOBAL_EXPEDITED once; false if it cannot. */
+bool shm_membarrier_register(void);
+/* A full memory barrier on every CPU running a registered process. 0 or -errno. */
+int shm_membarrier(void);
 
 uint64_t shm_now_ns(void);
 

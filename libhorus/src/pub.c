@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Hub publisher handles. Safe from any thread: the handle is read-only after open. */
+/*
+ * Hub publisher handles. Safe from any thread: the first thread that publishes may become the
+ * topic's sole publisher (fast path, shm/hub.c); any other takes that away before writing.
+ */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -10,6 +13,7 @@
 
 struct horus_pub {
 	struct shm_seg seg;
+	struct hub_writer writer;
 };
 
 HORUS_EXPORT int horus_pub_open(const char *ns, const char *topic,
@@ -45,14 +49,14 @@ HORUS_EXPORT int horus_pub_publish(struct horus_pub *pub, const void *data, size
 	if (len > pub->seg.max_msg) {
 		return -EMSGSIZE;
 	}
-	r = hub_claim_ex(&pub->seg, (uint32_t)pub->seg.part, (uint32_t)len, false, &loan);
+	r = hub_writer_claim(&pub->seg, &pub->writer, (uint32_t)len, false, &loan);
 	if (r < 0) {
 		return r;
 	}
 	if (len) {
 		memcpy(shm_slot_data(loan.slot), data, len);
 	}
-	hub_commit(&pub->seg, &loan);
+	hub_writer_commit(&pub->seg, &pub->writer, &loan);
 	return 0;
 }
 
@@ -67,7 +71,7 @@ HORUS_EXPORT int horus_pub_loan(struct horus_pub *pub, size_t len, void **ret_bu
 	if (len > pub->seg.max_msg) {
 		return -EMSGSIZE;
 	}
-	r = hub_claim(&pub->seg, (uint32_t)pub->seg.part, (uint32_t)len, &loan);
+	r = hub_writer_claim(&pub->seg, &pub->writer, (uint32_t)len, true, &loan);
 	if (r < 0) {
 		return r;
 	}
@@ -87,7 +91,7 @@ HORUS_EXPORT int horus_pub_commit(struct horus_pub *pub, void *buf)
 	if (r < 0) {
 		return r;
 	}
-	hub_commit(&pub->seg, &loan);
+	hub_writer_commit(&pub->seg, &pub->writer, &loan);
 	return 0;
 }
 
@@ -103,7 +107,7 @@ HORUS_EXPORT int horus_pub_discard(struct horus_pub *pub, void *buf)
 	if (r < 0) {
 		return r;
 	}
-	hub_discard(&pub->seg, &loan);
+	hub_writer_discard(&pub->seg, &pub->writer, &loan);
 	return 0;
 }
 

@@ -902,7 +902,7 @@ static int commit_and_die(void *arg)
 	/* hub_commit()'s first steps, as layout.h defines them: mark the slot counted, count. */
 	slot = (struct shm_slot *)((uint8_t *)buf - SHM_SLOT_HDR);
 	t_seg_map(&m, HORUS_KIND_HUB, "commit");
-	atomic_store(&slot->counted, 1);
+	atomic_store(&slot->counted, counted_tag(atomic_load(&slot->stamp)));
 	atomic_fetch_add(&m.hdr->messages, 1);
 	atomic_fetch_add(&m.hdr->bytes, T_MSG_MIN);
 	raise(SIGKILL);
