@@ -83,8 +83,9 @@ static int shared_claim(struct shm_seg *seg, uint32_t me, uint32_t len, bool sto
 					wait_start = shm_now_ns();
 				}
 				if (owner != me && !shm_part_alive(seg, owner)) {
-					/* Dead: reclaim what it left; if the slot is still marked as
-					 * its own (a corrupt participant entry), take it over. */
+					/* Dead: reclaim what it left; if the slot is still marked
+					 * as its own (a corrupt participant entry), take it over.
+					 */
 					shm_part_reap(seg, owner);
 					take = atomic_load_explicit(&slot->stamp,
 								    memory_order_relaxed) == cur;
@@ -97,10 +98,9 @@ static int shared_claim(struct shm_seg *seg, uint32_t me, uint32_t len, bool sto
 					sched_yield();
 				}
 			}
-			if (take &&
-			    atomic_compare_exchange_weak_explicit(&slot->stamp, &cur, busy,
-								  memory_order_acquire,
-								  memory_order_relaxed)) {
+			if (take && atomic_compare_exchange_weak_explicit(&slot->stamp, &cur, busy,
+									  memory_order_acquire,
+									  memory_order_relaxed)) {
 				uint64_t holes = holes_behind(cur, seq, seg->capacity);
 
 				if (cur & STAMP_BUSY) {
@@ -111,7 +111,8 @@ static int shared_claim(struct shm_seg *seg, uint32_t me, uint32_t len, bool sto
 				atomic_thread_fence(memory_order_release);
 				if (store_len) {
 					/* A loan: hub_loan_find() recovers its length from here. */
-					atomic_store_explicit(&slot->len, len, memory_order_relaxed);
+					atomic_store_explicit(&slot->len, len,
+							      memory_order_relaxed);
 				}
 				if (holes) {
 					atomic_fetch_add_explicit(&h->holes, holes,
@@ -188,8 +189,8 @@ static void shared_commit(struct shm_seg *seg, const struct hub_loan *loan)
 static void shared_discard(struct shm_seg *seg, const struct hub_loan *loan)
 {
 	struct shm_header *h = seg->hdr;
-	uint64_t hole = (loan->busy & ~(STAMP_BUSY | (STAMP_OWNER_MASK << STAMP_OWNER_SHIFT))) |
-			STAMP_HOLE;
+	uint64_t hole =
+	    (loan->busy & ~(STAMP_BUSY | (STAMP_OWNER_MASK << STAMP_OWNER_SHIFT))) | STAMP_HOLE;
 	uint64_t expect = loan->busy;
 
 	if (atomic_compare_exchange_strong_explicit(&loan->slot->stamp, &expect, hole,
@@ -247,7 +248,7 @@ static uint64_t this_thread(void)
 	if (!thread_token) {
 		pthread_once(&atfork_once, register_atfork);
 		thread_token =
-			atomic_fetch_add_explicit(&next_thread_token, 1, memory_order_relaxed) + 1;
+		    atomic_fetch_add_explicit(&next_thread_token, 1, memory_order_relaxed) + 1;
 	}
 	return thread_token;
 }
@@ -392,7 +393,8 @@ static void solo_leave(struct shm_seg *seg, struct hub_writer *w)
 /* Inside solo_enter/leave: do we still hold the privilege? */
 static bool solo_held(struct shm_seg *seg, struct hub_writer *w)
 {
-	if (atomic_load_explicit(&seg->hdr->solo, memory_order_acquire) == (uint32_t)seg->part + 1) {
+	if (atomic_load_explicit(&seg->hdr->solo, memory_order_acquire) ==
+	    (uint32_t)seg->part + 1) {
 		return true;
 	}
 	w->solo = false;
@@ -427,11 +429,10 @@ static int solo_claim(struct shm_seg *seg, struct hub_writer *w, uint32_t len, b
 				atomic_store_explicit(&slot->len, len, memory_order_relaxed);
 			}
 			if (holes) {
-				atomic_store_explicit(&h->holes,
-						      atomic_load_explicit(&h->holes,
-									   memory_order_relaxed) +
-							      holes,
-						      memory_order_relaxed);
+				atomic_store_explicit(
+				    &h->holes,
+				    atomic_load_explicit(&h->holes, memory_order_relaxed) + holes,
+				    memory_order_relaxed);
 			}
 			ret->slot = slot;
 			ret->busy = stamp_make(seq, me, STAMP_BUSY);
@@ -594,8 +595,8 @@ void hub_reader_init(struct shm_seg *seg, struct hub_reader *rd, uint32_t last_n
 	rd->next = head - back;
 	/* Go back over slots that no longer hold what we ask for (holes, lapped): not lost. */
 	while (rd->next < head) {
-		uint64_t st = atomic_load_explicit(&shm_slot_at(seg, rd->next)->stamp,
-						   memory_order_acquire);
+		uint64_t st =
+		    atomic_load_explicit(&shm_slot_at(seg, rd->next)->stamp, memory_order_acquire);
 		if (stamp_seq1(st) == rd->next + 1 && !(st & (STAMP_BUSY | STAMP_HOLE))) {
 			break;
 		}
@@ -630,8 +631,8 @@ static bool check_stuck(struct shm_seg *seg, struct hub_reader *rd)
 
 		if (!shm_part_alive(seg, owner)) {
 			shm_part_reap(seg, owner);
-			if (atomic_load_explicit(&shm_slot_at(seg, r)->stamp, memory_order_acquire) ==
-			    st) {
+			if (atomic_load_explicit(&shm_slot_at(seg, r)->stamp,
+						 memory_order_acquire) == st) {
 				/* Still busy in a dead (or corrupt) writer's name: give it up. */
 				lose(seg, rd, 1);
 				rd->next = r + 1;
@@ -716,7 +717,8 @@ static int hub_next(struct shm_seg *seg, struct hub_reader *rd, struct shm_slot 
 			 * each time and pays a miss and a torn copy for it (a 64 B reader chasing
 			 * a 20 M/s writer got 3 M messages/s that way, 9 M resuming half a ring
 			 * behind the newest claim instead). */
-			if (rd->chasing && head > seg->capacity / 2 && head - seg->capacity / 2 > to) {
+			if (rd->chasing && head > seg->capacity / 2 &&
+			    head - seg->capacity / 2 > to) {
 				to = head - seg->capacity / 2;
 			}
 			rd->chasing = true;
@@ -775,7 +777,8 @@ int hub_read(struct shm_seg *seg, struct hub_reader *rd, void *buf, size_t cap, 
 		if (len > seg->max_msg || len > cap) {
 			atomic_thread_fence(memory_order_acquire);
 			if (atomic_load_explicit(&slot->stamp, memory_order_relaxed) != st) {
-				continue; /* overwritten meanwhile: the length was not this message's */
+				continue; /* overwritten meanwhile: the length was not this
+					     message's */
 			}
 			if (len <= seg->max_msg) {
 				return -EMSGSIZE;

@@ -24,15 +24,15 @@
 #define HUB_LAP_WAIT_NS (100ull * 1000 * 1000)
 
 struct hub_reader {
-	uint64_t next;         /* next sequence to read */
-	uint64_t lost;         /* total lost */
+	uint64_t next;	       /* next sequence to read */
+	uint64_t lost;	       /* total lost */
 	uint64_t received;     /* total received */
 	uint64_t pending_lost; /* lost since the last delivered message */
 	uint64_t stall_seq;
-	uint64_t stale_seq;    /* seq + 1 of the last sample found stale by hub_check */
+	uint64_t stale_seq; /* seq + 1 of the last sample found stale by hub_check */
 	uint64_t stall_since;
 	uint32_t misses;
-	bool chasing;          /* lapped since it last caught up */
+	bool chasing; /* lapped since it last caught up */
 };
 
 struct hub_loan {
@@ -51,9 +51,9 @@ struct hub_writer {
 	_Atomic uint64_t thread;  /* token of the first thread that wrote through the handle */
 	_Atomic bool shared_only; /* another thread wrote through it too: never sole again */
 	/* Used by that first thread only: */
-	bool solo;                /* it holds the topic's sole-publisher privilege */
-	uint32_t active;          /* its copy of parts[me].active: odd inside a claim/commit */
-	uint32_t countdown;       /* claims until the next try to become sole */
+	bool solo;	    /* it holds the topic's sole-publisher privilege */
+	uint32_t active;    /* its copy of parts[me].active: odd inside a claim/commit */
+	uint32_t countdown; /* claims until the next try to become sole */
 };
 
 /* Claim/commit/discard through a handle's writer state (what libhorus uses). */

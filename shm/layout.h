@@ -21,7 +21,7 @@
 
 #define SHM_MAGIC UINT64_C(0x314d48535355524f) /* "ORUSSHM1" little-endian, after 'H' */
 #define SHM_LAYOUT_VERSION 2u
-#define SHM_READY UINT32_C(0x59444552)         /* "REDY" */
+#define SHM_READY UINT32_C(0x59444552) /* "REDY" */
 #define SHM_CACHELINE 64u
 #define SHM_PARTICIPANTS 64u
 
@@ -49,28 +49,28 @@ struct shm_participant {
 
 struct shm_header {
 	/* Fixed offsets: identity and geometry, written once by the creator before `ready`. */
-	uint64_t magic;           /* 0 */
-	uint32_t version;         /* 8 */
-	uint32_t header_size;     /* 12: sizeof(struct shm_header) */
-	uint64_t total_size;      /* 16 */
-	uint32_t kind;            /* 24: enum horus_kind */
-	uint32_t capacity;        /* 28: power of two */
-	uint32_t max_msg;         /* 32 */
-	uint32_t slot_stride;     /* 36 */
-	uint64_t slots_offset;    /* 40 */
-	_Atomic uint32_t ready;   /* 48: SHM_READY, stored last */
-	int32_t creator_pid;      /* 52 */
-	uint32_t creator_uid;     /* 56 */
-	uint32_t reserved0;       /* 60 */
-	char name[208];           /* 64: the topic name, NUL-terminated */
-	uint8_t reserved1[240];   /* room to grow without moving the hot fields */
+	uint64_t magic;		/* 0 */
+	uint32_t version;	/* 8 */
+	uint32_t header_size;	/* 12: sizeof(struct shm_header) */
+	uint64_t total_size;	/* 16 */
+	uint32_t kind;		/* 24: enum horus_kind */
+	uint32_t capacity;	/* 28: power of two */
+	uint32_t max_msg;	/* 32 */
+	uint32_t slot_stride;	/* 36 */
+	uint64_t slots_offset;	/* 40 */
+	_Atomic uint32_t ready; /* 48: SHM_READY, stored last */
+	int32_t creator_pid;	/* 52 */
+	uint32_t creator_uid;	/* 56 */
+	uint32_t reserved0;	/* 60 */
+	char name[208];		/* 64: the topic name, NUL-terminated */
+	uint8_t reserved1[240]; /* room to grow without moving the hot fields */
 
 	/* Written by publishers (hub) or the producer (link). */
 	alignas(SHM_CACHELINE) _Atomic uint64_t head; /* hub: next sequence to claim;
 						       * link: next sequence to send */
-	_Atomic uint64_t messages;                    /* committed messages */
-	_Atomic uint64_t bytes;                       /* committed payload bytes */
-	_Atomic uint64_t holes;                       /* hub: sequences with no message */
+	_Atomic uint64_t messages;		      /* committed messages */
+	_Atomic uint64_t bytes;			      /* committed payload bytes */
+	_Atomic uint64_t holes;			      /* hub: sequences with no message */
 	_Atomic uint32_t solo; /* hub: the sole publisher's participant index + 1 (0: none),
 				* | SOLO_REVOKING while another writer takes the privilege away.
 				* On this line because the sole publisher writes it anyway. */
@@ -106,7 +106,7 @@ struct shm_slot {
 	_Atomic uint32_t len;
 	_Atomic uint32_t counted; /* hub: counted_tag() of the message whose writer added it to
 				   * `messages`; anything else (a lap-old tag, 0): not counted */
-	/* payload follows */
+				  /* payload follows */
 };
 
 #define SHM_SLOT_HDR ((uint32_t)sizeof(struct shm_slot))
@@ -148,7 +148,7 @@ static inline uint64_t stamp_make(uint64_t seq, uint32_t owner, uint64_t flags)
  * holds the segment at all.
  */
 #define SHM_LOCK_CREATOR ((off_t)offsetof(struct shm_header, ready))
-#define SHM_LOCK_PART(i) \
+#define SHM_LOCK_PART(i)                                                                           \
 	((off_t)(offsetof(struct shm_header, parts) + (size_t)(i) * sizeof(struct shm_participant)))
 #define SHM_LOCK_PRODUCER ((off_t)offsetof(struct shm_header, reserved1))
 #define SHM_LOCK_CONSUMER ((off_t)offsetof(struct shm_header, reserved1) + 1)

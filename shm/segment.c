@@ -39,7 +39,7 @@ uint64_t shm_now_ns(void)
 
 static void sleep_ns(long ns)
 {
-	struct timespec ts = { .tv_sec = 0, .tv_nsec = ns };
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = ns};
 
 	nanosleep(&ts, NULL);
 }
@@ -60,7 +60,7 @@ size_t shm_total_size(uint32_t capacity, uint32_t max_msg)
 
 int shm_lock_try(int fd, off_t off, off_t len)
 {
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = off, .l_len = len };
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = off, .l_len = len};
 
 	if (fcntl(fd, F_OFD_SETLK, &fl) == 0) {
 		return 0;
@@ -70,14 +70,14 @@ int shm_lock_try(int fd, off_t off, off_t len)
 
 void shm_lock_release(int fd, off_t off, off_t len)
 {
-	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = off, .l_len = len };
+	struct flock fl = {.l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = off, .l_len = len};
 
 	(void)fcntl(fd, F_OFD_SETLK, &fl);
 }
 
 bool shm_lock_held(int fd, off_t off, off_t len)
 {
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = off, .l_len = len };
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = off, .l_len = len};
 
 	if (fcntl(fd, F_OFD_GETLK, &fl) < 0) {
 		return true; /* cannot tell: assume alive, never reclaim on doubt */
@@ -96,7 +96,8 @@ int shm_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns
 		ts.tv_nsec = timeout_ns % 1000000000;
 		tsp = &ts;
 	}
-	/* Shared futex (no FUTEX_PRIVATE_FLAG): the word lives in memory mapped by many processes. */
+	/* Shared futex (no FUTEX_PRIVATE_FLAG): the word lives in memory mapped by many processes.
+	 */
 	if (syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, expected, tsp, NULL, 0) < 0) {
 		return -errno; /* EAGAIN: value changed; ETIMEDOUT; EINTR */
 	}
@@ -129,8 +130,9 @@ bool shm_membarrier_register(void)
 	int st = atomic_load_explicit(&membarrier_state, memory_order_acquire);
 
 	if (st == 0) {
-		st = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0 ? 1
-											      : -1;
+		st = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0
+			 ? 1
+			 : -1;
 		atomic_store_explicit(&membarrier_state, st, memory_order_release);
 	}
 	return st > 0;
@@ -517,13 +519,15 @@ static void part_cleanup(struct shm_seg *seg, uint32_t i)
 			uint64_t st = atomic_load_explicit(&slot->stamp, memory_order_acquire);
 
 			if ((st & STAMP_BUSY) && stamp_owner(st) == i) {
-				uint64_t hole = (st & ~(STAMP_BUSY | (STAMP_OWNER_MASK << STAMP_OWNER_SHIFT))) |
-						STAMP_HOLE;
+				uint64_t hole =
+				    (st & ~(STAMP_BUSY | (STAMP_OWNER_MASK << STAMP_OWNER_SHIFT))) |
+				    STAMP_HOLE;
 				if (atomic_compare_exchange_strong_explicit(&slot->stamp, &st, hole,
 									    memory_order_release,
 									    memory_order_relaxed)) {
 					hub_uncount(seg, slot, st);
-					atomic_fetch_add_explicit(&h->holes, 1, memory_order_relaxed);
+					atomic_fetch_add_explicit(&h->holes, 1,
+								  memory_order_relaxed);
 				}
 			}
 		}

@@ -22,7 +22,7 @@
 #include "peek.h"
 #include "segment.h"
 
-static const struct horus_topic_opts opts = { .capacity = 256, .max_msg = 256 };
+static const struct horus_topic_opts opts = {.capacity = 256, .max_msg = 256};
 
 static uint32_t solo_of(const char *topic)
 {
@@ -247,7 +247,7 @@ START_TEST(threads_of_one_handle)
 	publish_msgs(pub, 9, 0, 100); /* this thread first: it takes the privilege */
 	ck_assert_uint_ne(solo_of("threads"), 0);
 	for (int i = 0; i < 4; i++) {
-		args[i] = (struct thread_arg){ .pub = pub, .writer = 10 + (uint32_t)i };
+		args[i] = (struct thread_arg){.pub = pub, .writer = 10 + (uint32_t)i};
 		ck_assert_int_eq(pthread_create(&th[i], NULL, thread_publish, &args[i]), 0);
 	}
 	for (int i = 0; i < 4; i++) {
@@ -285,7 +285,7 @@ START_TEST(owner_killed)
 		t_nap_us((unsigned)(t_rand(&seed) % 500));
 		t_child_kill(pid);
 		dead += atomic_load(&st->published); /* messages it finished; one more may be
-						       * counted or a hole: checked below */
+						      * counted or a hole: checked below */
 
 		ck_assert_int_eq(horus_pub_open(t_ns, "killed", &opts, &pub), 0);
 		publish_msgs(pub, 3, mine, 50); /* takes the privilege away from the dead */
@@ -329,7 +329,7 @@ struct sleeper {
 
 static int sleeper_open(struct sleeper *s, const char *topic)
 {
-	struct shm_geometry geo = { .capacity = opts.capacity, .max_msg = opts.max_msg };
+	struct shm_geometry geo = {.capacity = opts.capacity, .max_msg = opts.max_msg};
 	char name[SHM_NAME_MAX];
 	int r = shm_make_name(name, sizeof(name), t_ns, HORUS_KIND_HUB, topic);
 
