@@ -5,7 +5,7 @@ set -eu
 
 HORUS_PACKAGES="meson ninja-build pkg-config gcc g++ clang libclang-rt-14-dev
 libevent-dev libinih-dev check libsystemd-dev libcurl4-openssl-dev libncurses-dev python3 systemd tmux
-scdoc stress-ng cppcheck"
+scdoc stress-ng cppcheck make man-db procps"
 
 missing=""
 for p in $HORUS_PACKAGES; do
