@@ -140,9 +140,13 @@ struct rel_footprint rel_footprint_of(const char *ns)
 	return fp;
 }
 
-/* Runs `horusctl --namespace ns clean`; returns its exit status, prints what it said. */
+/*
+ * Runs `horusctl --namespace ns --json clean`, prints what it said, asserts that it succeeded,
+ * and returns how many segments it reports removed.
+ */
 static int horusctl_clean(const char *ctl, const char *ns)
 {
+	const char *removed;
 	char out[4096];
 	size_t n = 0;
 	int fds[2], status;
@@ -156,7 +160,7 @@ static int horusctl_clean(const char *ctl, const char *ns)
 		dup2(fds[1], STDOUT_FILENO);
 		dup2(fds[1], STDERR_FILENO);
 		close(fds[0]);
-		execl(ctl, ctl, "--namespace", ns, "clean", (char *)NULL);
+		execl(ctl, ctl, "--namespace", ns, "--json", "clean", (char *)NULL);
 		_exit(127);
 	}
 	close(fds[1]);
@@ -179,32 +183,39 @@ static int horusctl_clean(const char *ctl, const char *ns)
 	out[n] = '\0';
 	close(fds[0]);
 	status = t_child_wait(pid, 10000);
-	printf("horusctl --namespace %s clean: exit %d: %s%s", ns, status, out,
+	printf("horusctl --namespace %s --json clean: exit %d: %s%s", ns, status, out,
 	       n && out[n - 1] == '\n' ? "" : "\n");
 	fflush(stdout);
-	return status;
+	ck_assert_int_eq(status, 0);
+	removed = strstr(out, "\"removed\": ");
+	ck_assert_msg(removed, "horusctl clean did not say how many it removed: %s", out);
+	return atoi(removed + strlen("\"removed\": "));
 }
 
-void rel_clean_twice(const char *ns, unsigned expected)
+const char *rel_clean_twice(const char *ns, unsigned expected)
 {
+	const char *used;
 	const char *ctl = getenv("HORUSCTL");
 	struct rel_footprint fp = rel_footprint_of(ns);
 
 	ck_assert_msg(fp.segments == expected, "%u segments in namespace %s, expected %u",
 		      fp.segments, ns, expected);
 	if (ctl && access(ctl, X_OK) == 0) {
-		ck_assert_int_eq(horusctl_clean(ctl, ns), 0);
+		ck_assert_int_eq(horusctl_clean(ctl, ns), (int)expected);
 		fp = rel_footprint_of(ns);
 		ck_assert_msg(fp.segments == 0, "horusctl clean left %u segments", fp.segments);
 		ck_assert_int_eq(horusctl_clean(ctl, ns), 0);
 		ck_assert_int_eq(rel_footprint_of(ns).segments, 0);
 		ck_assert_int_eq(horus_clean(ns), 0);
+		used = "horusctl clean";
 	} else {
 		ck_assert_int_eq(horus_clean(ns), (int)expected);
 		ck_assert_int_eq(rel_footprint_of(ns).segments, 0);
 		ck_assert_int_eq(horus_clean(ns), 0);
+		used = "horus_clean()";
 	}
 	ck_assert_uint_eq(rel_footprint_of(ns).bytes, 0);
+	return used;
 }
 
 /* ---- checking what a subscriber receives ------------------------------------------------- */

@@ -56,7 +56,7 @@ struct rel_footprint rel_footprint_of(const char *ns);
  * and leaves the namespace empty, a second one removes nothing. Uses horusctl for both when it
  * is built ($HORUSCTL names it), then horus_clean() once more; else horus_clean() twice.
  */
-void rel_clean_twice(const char *ns, unsigned expected);
+const char *rel_clean_twice(const char *ns, unsigned expected); /* which clean it used */
 
 /* ---- checking what a subscriber receives ------------------------------------------------- */
 

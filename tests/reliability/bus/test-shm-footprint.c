@@ -95,6 +95,7 @@ START_TEST(footprint_under_kills)
 	struct horus_pub *pub;
 	struct horus_link *link;
 	struct rel_footprint fp;
+	const char *used;
 
 	sh = t_shared_alloc(sizeof(*sh));
 	/* The size of both segments, fully created. */
@@ -142,7 +143,7 @@ START_TEST(footprint_under_kills)
 		}
 	}
 	t0 = t_now_ns() - t0;
-	rel_clean_twice(t_ns, rel_footprint_of(t_ns).segments);
+	used = rel_clean_twice(t_ns, rel_footprint_of(t_ns).segments);
 
 	rel_figure(
 	    "/dev/shm footprint under SIGKILL",
@@ -150,10 +151,10 @@ START_TEST(footprint_under_kills)
 	    "%u, the Link %u, writing %u, not started %u; %u segments left unready by a "
 	    "creator killed mid-creation, refused (-EPROTO) until a clean; at most %u segments, "
 	    "%llu bytes (2 topics: %llu bytes); every clean left 0 segments, 0 bytes (%u "
-	    "removed); a second clean removed 0",
+	    "removed); at the end %s twice: the second removed 0",
 	    done, (double)t0 / T_S, by_phase[PHASE_HUB_OPEN], by_phase[PHASE_LINK_OPEN],
 	    by_phase[PHASE_WRITE], by_phase[PHASE_START], refused, max_segments,
-	    (unsigned long long)max_bytes, (unsigned long long)full, cleaned);
+	    (unsigned long long)max_bytes, (unsigned long long)full, cleaned, used);
 	if (done < rounds) {
 		printf("note: the loop stopped at its %d s wall-clock cap\n", LOOP_CAP_S);
 	}
