@@ -7,9 +7,11 @@
  */
 
 #include <curses.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl.h"
 #include "fmt.h"
@@ -151,6 +153,14 @@ static void draw(const struct top *t)
 	refresh();
 }
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void start_curses(void)
 {
 	cbreak();
@@ -212,13 +222,19 @@ int cmd_top(struct ctl *c)
 	set_term(screen);
 	start_curses();
 	while (run && !ctl_interrupted) {
+		long long t0;
 		int ch;
 
 		fetch(&t);
 		draw(&t);
 		/* Keys are answered at once; the data is fetched again when the delay is over. */
 		timeout(t.delay_ms);
+		t0 = now_ms();
 		ch = getch();
+		if (ch == ERR && now_ms() - t0 < t.delay_ms) {
+			/* No input to wait on (stdin at its end): still refresh at the set pace. */
+			poll(NULL, 0, (int)(t.delay_ms - (now_ms() - t0)));
+		}
 		while (ch != ERR && run) {
 			run = handle_key(&t, ch);
 			draw(&t);
