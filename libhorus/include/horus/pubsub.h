@@ -76,8 +76,10 @@ int horus_pub_open(const char *ns, const char *topic, const struct horus_topic_o
 
 /*
  * Copies `len` bytes (len <= max_msg) into the next slot and publishes them. Returns 0, or
- * -EAGAIN in one rare case: the slot it laps is still held by another live writer (SIGSTOPped,
- * or an open loan a whole ring old) for HUB_LAP_WAIT (100 ms); the message is not published.
+ * -EAGAIN in two rare cases, after waiting 100 ms for a live writer that is SIGSTOPped (or
+ * similar): the slot it laps is still held by that writer (or by an open loan a whole ring old),
+ * or that writer is the topic's sole publisher stopped inside its own publish (docs/bus.md, "One
+ * publisher: the fast path"). The message is not published.
  */
 int horus_pub_publish(struct horus_pub *pub, const void *data, size_t len);
 
