@@ -448,7 +448,6 @@ struct parse_state {
 	char section[256];
 	bool section_ok; /* false: errors for its keys were already reported once */
 	bool key_seen;   /* a key was read in this section (inih continuation lines) */
-	bool line_too_long;
 };
 
 /* Grows *arr (of elements of `size`) by one zeroed element; NULL on ENOMEM. */

@@ -47,7 +47,6 @@ struct pending {
 	_Atomic int result;
 	const char *op;
 	char name[CONTROL_NAME_MAX + 1];
-	struct pending *next;
 };
 
 struct client {

@@ -86,16 +86,48 @@ void rd_figure(const char *what, const char *fmt, ...)
 
 /* ---- node list snapshots ------------------------------------------------------------------ */
 
+/*
+ * "1 node list" with one large read buffer (hd_request reads a byte at a time, which for 200
+ * nodes takes long enough to blur the moment of the snapshot). The moment is the middle of
+ * sending the request and the first byte of the reply: the daemon built the list in between.
+ */
+static void list_request(struct hd *h, char *reply, size_t size, uint64_t *ret_t_us)
+{
+	size_t len = 0;
+	uint64_t t0, t1 = 0;
+	int fd = hd_connect(h);
+
+	HD_CHECK(h, fd >= 0, "cannot connect to %s", h->sock);
+	t0 = mono_us();
+	HD_CHECK(h, write(fd, "1 node list\n", 12) == 12, "cannot send node list");
+	for (;;) {
+		ssize_t n = read(fd, reply + len, size - 1 - len); /* SO_RCVTIMEO: 5 s */
+
+		HD_CHECK(h, n > 0, "node list: %s after %zu bytes", n < 0 ? strerror(errno) : "EOF",
+			 len);
+		if (!t1) {
+			t1 = mono_us();
+		}
+		len += (size_t)n;
+		if (reply[len - 1] == '\n') {
+			break;
+		}
+		HD_CHECK(h, len < size - 1, "node list longer than %zu bytes", size);
+	}
+	close(fd);
+	reply[len - 1] = '\0';
+	*ret_t_us = (t0 + t1) / 2;
+	HD_CHECK(h, json_valid(reply), "node list is not one JSON object: %.300s", reply);
+}
+
 void rd_snapshot(struct hd *h, struct rd_snapshot *ret)
 {
 	char *reply = malloc(RD_LIST_MAX);
-	uint64_t t0 = mono_us();
 	size_t cap = 0;
 
 	HD_CHECK(h, reply != NULL, "out of memory");
 	memset(ret, 0, sizeof(*ret));
-	HD_CHECK(h, hd_request(h, "1 node list", reply, RD_LIST_MAX), "no reply to node list");
-	ret->t_us = (t0 + mono_us()) / 2;
+	list_request(h, reply, RD_LIST_MAX, &ret->t_us);
 	HD_CHECK(h, strstr(reply, "\"nodes\": [") != NULL, "bad node list: %.300s", reply);
 	for (const char *p = strstr(reply, "{\"name\": \""); p;) {
 		const char *s = p + 10, *e = strchr(s, '"'), *next, *r, *t;
