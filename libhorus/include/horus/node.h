@@ -164,7 +164,9 @@ struct horus_io_request {
 	 * returns), on whatever thread finished it: the place to free arg. May be NULL. It may
 	 * run before on_done, and while the node sees the future resolved: the outcome travels
 	 * in the future (future_take), so keep in arg nothing the node reads afterwards unless
-	 * arg is reference-counted between the node and the job.
+	 * arg is reference-counted between the node and the job. horusd keeps the plugin
+	 * loaded until every job's fn and arg_free have returned, even after the node was
+	 * stopped or its plugin removed by a reload: both may be the plugin's own functions.
 	 */
 	void (*arg_free)(void *arg);
 	/*
