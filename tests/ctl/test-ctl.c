@@ -444,6 +444,10 @@ START_TEST(test_echo_binary_from_node)
 	HD_CHECK(&H, seq2 > seq1 && num(out, "lost") == 0, "%s", out);
 	CTL(0, "--namespace", H.ns, "topic", "echo", "t/ticks", "-n", "3", "--raw");
 	HD_CHECK(&H, R.out_len == 24, "raw: %zu bytes", R.out_len);
+	/* The node made the topic for 8-byte messages: a longer DATA is refused, saying so. */
+	CTL(1, "--namespace", H.ns, "topic", "pub", "t/ticks", "123456789");
+	HD_CHECK(&H, strstr(R.err, "DATA is 9 bytes, more than the topic's max_msg of 8"), "%s",
+		 R.err);
 }
 END_TEST
 

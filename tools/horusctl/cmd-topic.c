@@ -476,10 +476,14 @@ int cmd_topic_pub(struct ctl *c)
 			}
 		}
 		r = horus_pub_publish(pub, c->args.data, len);
+		if (r == -EMSGSIZE) {
+			ctl_err(
+			    "topic '%s': DATA is %zu bytes, more than the topic's max_msg of %zu",
+			    c->args.name, len, horus_pub_max_msg(pub));
+		} else if (r < 0) {
+			ctl_err("topic '%s': publish failed: %s", c->args.name, strerror(-r));
+		}
 		if (r < 0) {
-			ctl_err("topic '%s': publish failed: %s", c->args.name,
-				r == -EMSGSIZE ? "DATA is longer than the topic's max_msg"
-					       : strerror(-r));
 			horus_pub_close(pub);
 			return CTL_EXIT_FAIL;
 		}
