@@ -175,59 +175,47 @@ if failed:
              ", ".join("`%s`" % short_name(t["name"]) for t in failed))
     w.append("")
 
-for area in sorted({suite_of(t["name"]) for t in tests}):
-    w.append("## %s" % {"bus": "The bus (libhorus, shared memory)",
-                         "daemon": "The daemon (horusd)"}.get(area, area))
-    w.append("")
-    for t in [t for t in tests if suite_of(t["name"]) == area]:
-        text, src = describe(t)
-        figures, notes, failures = outcome_lines(t)
-        w.append('<a id="%s"></a>' % short_name(t["name"]))
-        w.append("### %s: %s in %.1f s" % (short_name(t["name"]), t["result"], t["duration"]))
+def block(title, lines):
+    if lines:
+        if title:
+            w.extend([title, ""])
+        w.extend(lines)
         w.append("")
-        if src:
-            w.append("Source: `%s`." % src)
-            w.append("")
-        if text:
-            w.append(text)
-            w.append("")
-        if figures:
-            w.append("Measured:")
-            w.append("")
-            for what, figure in figures:
-                w.append("- **%s**: %s" % (what, figure))
-            w.append("")
-        for n in notes:
-            w.append("> %s" % n)
-            w.append("")
-        if failures:
-            w.append("Failures:")
-            w.append("")
-            w.append("```")
-            w.extend(failures)
-            w.append("```")
-            w.append("")
 
-w.append("## /dev/shm full (ENOSPC)")
-w.append("")
-for t in enospc:
+
+def section(t, quoted=False):
+    """One test: heading, source, description, then its figures, notes and failures."""
     text, src = describe(t)
+    figures, notes, failures = outcome_lines(t)
     w.append('<a id="%s"></a>' % short_name(t["name"]))
     w.append("### %s: %s in %.1f s" % (short_name(t["name"]), t["result"], t["duration"]))
     w.append("")
     if src:
-        w.append("Source: `%s` (a unit test, quoted here)." % src)
-        w.append("")
-    if text:
-        w.append(text)
-        w.append("")
-    lines = [l for l in ((t.get("stdout") or "") + (t.get("stderr") or "")).splitlines()
-             if l.strip()]
-    if lines:
-        w.append("```")
-        w.extend(lines)
-        w.append("```")
-        w.append("")
+        block(None, ["Source: `%s`%s." % (src, " (a unit test, quoted here)" if quoted else "")])
+    block(None, [text] if text else [])
+    block("Measured:", ["- **%s**: %s" % f for f in figures])
+    for n in notes:
+        block(None, ["> %s" % n])
+    if quoted:
+        output = [l for l in ((t.get("stdout") or "") + "\n" + (t.get("stderr") or ""))
+                  .splitlines() if l.strip()]
+        block("Output:", ["```"] + output + ["```"] if output else [])
+    else:
+        block("Failures:", ["```"] + failures + ["```"] if failures else [])
+
+
+for area in sorted({suite_of(t["name"]) for t in tests}):
+    w.append("## %s" % {"bus": "The bus (libhorus, shared memory)",
+                         "daemon": "The daemon (horusd)"}.get(area, area))
+    w.append("")
+    for t in tests:
+        if suite_of(t["name"]) == area:
+            section(t)
+
+w.append("## /dev/shm full (ENOSPC)")
+w.append("")
+for t in enospc:
+    section(t, quoted=True)
 
 with open(out, "w") as f:
     f.write("\n".join(w).rstrip() + "\n")

@@ -327,3 +327,126 @@ int rel_publish(struct horus_pub *pub, bool loan, void *buf, uint32_t len, uint3
 	t_msg_fill(slot, len, writer, count, 0); /* in place: a kill can land mid-fill */
 	return horus_pub_commit(pub, slot);
 }
+
+void rel_check_sub_end(int idx, const struct rel_sub_end *end, struct rel_tally *tally,
+		       uint64_t sequences)
+{
+	ck_assert_msg(end->ended, "subscriber %d never saw the end", idx);
+	ck_assert_msg(end->error == 0, "subscriber %d: error %d", idx, end->error);
+	ck_assert_msg(atomic_load(&tally->corrupt) == 0,
+		      "subscriber %d: %llu torn or corrupt reads", idx,
+		      (unsigned long long)atomic_load(&tally->corrupt));
+	ck_assert_msg(atomic_load(&tally->disorder) == 0, "subscriber %d: %llu out of order", idx,
+		      (unsigned long long)atomic_load(&tally->disorder));
+	ck_assert_msg(atomic_load(&tally->gap_mismatch) == 0,
+		      "subscriber %d: %llu gaps not reported as lost", idx,
+		      (unsigned long long)atomic_load(&tally->gap_mismatch));
+	ck_assert_uint_eq(end->received, atomic_load(&tally->delivered));
+	ck_assert_uint_eq(end->end_seq + 1, sequences);
+	ck_assert_msg(end->received + end->lost == sequences,
+		      "subscriber %d: received %llu + lost %llu != sequences %llu", idx,
+		      (unsigned long long)end->received, (unsigned long long)end->lost,
+		      (unsigned long long)sequences);
+}
+
+int rel_write_until_stopped(const struct rel_writer *w)
+{
+	uint64_t seed = 0x9e3779b9u + w->writer, count = 0;
+	struct horus_pub *pub;
+	uint8_t *buf = malloc(w->max_len);
+
+	if (!buf || horus_pub_open(t_ns, w->topic, w->opts, &pub) != 0) {
+		return 2;
+	}
+	t_pipe_signal(w->ready);
+	while (!atomic_load(w->stop)) {
+		uint32_t len =
+		    w->min_len + (uint32_t)(t_rand(&seed) % (w->max_len - w->min_len + 1));
+		bool loan = w->loan_every && count % w->loan_every == w->loan_every - 1;
+		int r = rel_publish(pub, loan, buf, len, w->writer, count);
+
+		if (r == 0) {
+			atomic_store_explicit(w->published, ++count, memory_order_relaxed);
+		} else if (r == -EAGAIN) {
+			atomic_fetch_add(w->refused, 1);
+		} else {
+			atomic_store(w->error, r);
+			return 3;
+		}
+		if (w->pace_us) {
+			t_nap_us(w->pace_us); /* pacing, not synchronisation */
+		}
+	}
+	horus_pub_close(pub);
+	free(buf);
+	return 0;
+}
+
+int rel_read_until_end(const struct rel_reader *r)
+{
+	uint64_t deadline = t_now_ns() + r->give_up_ns;
+	size_t cap = r->opts->max_msg;
+	struct rel_sub_end *end = r->end;
+	struct rel_stream s;
+	struct horus_sub *sub;
+	uint8_t *buf = malloc(cap);
+
+	if (!buf || horus_sub_open(t_ns, r->topic, r->opts, 0, &sub) != 0) {
+		return 2;
+	}
+	rel_stream_init(&s, r->tally);
+	t_pipe_signal(r->ready);
+	while (!end->ended && t_now_ns() < deadline) {
+		struct t_msg m;
+		int n = rel_read_one(sub, r->mode, &s, buf, cap, &m);
+
+		if (n == -EAGAIN) {
+			n = horus_sub_wait(sub, 100 * (int64_t)T_MS);
+			if (n == 0 || n == -ETIMEDOUT || n == -EINTR) {
+				continue;
+			}
+		}
+		if (n == -ESTALE || (n >= 0 && m.writer == UINT32_MAX)) {
+			continue; /* counted: lost (stale), or corrupt */
+		}
+		if (n < 0) {
+			end->error = n;
+			break;
+		}
+		if (m.writer == REL_END_WRITER) {
+			end->end_seq = s.next_seq - 1;
+			end->ended = 1;
+		}
+		if (r->on_msg) {
+			r->on_msg(sub, &m, r->arg);
+		}
+	}
+	end->received = horus_sub_received(sub);
+	end->lost = horus_sub_lost(sub);
+	horus_sub_close(sub);
+	rel_stream_fini(&s);
+	free(buf);
+	return 0;
+}
+
+bool rel_await_all_above(_Atomic uint64_t *values, const uint64_t *floors, unsigned n,
+			 unsigned bound_ms, uint64_t *ret_waited_ns)
+{
+	uint64_t start = t_now_ns(), end = start + (uint64_t)bound_ms * T_MS;
+
+	for (;;) {
+		unsigned i = 0;
+
+		while (i < n && atomic_load(&values[i]) > floors[i]) {
+			i++;
+		}
+		*ret_waited_ns = t_now_ns() - start;
+		if (i == n) {
+			return true;
+		}
+		if (t_now_ns() > end) {
+			return false;
+		}
+		t_nap_us(100);
+	}
+}

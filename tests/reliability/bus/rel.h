@@ -97,6 +97,65 @@ enum rel_read_mode {
 int rel_read_one(struct horus_sub *sub, enum rel_read_mode mode, struct rel_stream *s, void *buf,
 		 size_t cap, struct t_msg *ret_msg);
 
+/* How a checking subscriber ended (kept in MAP_SHARED memory). */
+struct rel_sub_end {
+	uint64_t received, lost; /* its own totals */
+	uint64_t end_seq;	 /* seq of the end message */
+	int ended, error;
+};
+
+/*
+ * Asserts what subscriber idx, which read until the end message, must show: no error, nothing
+ * corrupt, out of order or lost unreported, every delivery verified, and every sequence
+ * accounted for: received + lost == sequences, the end message the last of them.
+ */
+void rel_check_sub_end(int idx, const struct rel_sub_end *end, struct rel_tally *tally,
+		       uint64_t sequences);
+
+/* ---- long-lived publishers and subscribers (children) ------------------------------------ */
+
+/* A publisher of self-checking messages that runs until *stop. Counters in shared memory. */
+struct rel_writer {
+	const char *topic;
+	const struct horus_topic_opts *opts;
+	uint32_t writer;	   /* its id in the messages */
+	uint32_t min_len, max_len; /* lengths drawn uniformly from [min_len, max_len] */
+	unsigned loan_every;	   /* every n-th message is loaned and filled in place; 0: none */
+	unsigned pace_us;	   /* pause after each message; 0: as fast as it can */
+	struct t_pipe *ready;	   /* signalled once it is open */
+	atomic_int *stop;
+	_Atomic uint64_t *published;
+	_Atomic uint64_t *refused; /* -EAGAIN: a slot held by another writer past HUB_LAP_WAIT */
+	_Atomic int *error;	   /* any other failure, which ends it */
+};
+
+/* Runs the writer; returns its exit status (0 when stopped, having closed its handle). */
+int rel_write_until_stopped(const struct rel_writer *w);
+
+/* A checking subscriber that runs until the end message (from REL_END_WRITER). */
+struct rel_reader {
+	const char *topic;
+	const struct horus_topic_opts *opts;
+	enum rel_read_mode mode;
+	struct t_pipe *ready; /* signalled once it is subscribed */
+	struct rel_tally *tally;
+	struct rel_sub_end *end;
+	uint64_t give_up_ns; /* gives up after this long without the end (end->ended stays 0) */
+	/* Called with every verified message, the end message included; may be NULL. */
+	void (*on_msg)(struct horus_sub *sub, const struct t_msg *m, void *arg);
+	void *arg;
+};
+
+/* Runs the reader; returns its exit status. */
+int rel_read_until_end(const struct rel_reader *r);
+
+/*
+ * Waits up to bound_ms until values[i] > floors[i] for all i < n (counters other processes
+ * advance); *ret_waited_ns gets how long that took. False if the bound ran out.
+ */
+bool rel_await_all_above(_Atomic uint64_t *values, const uint64_t *floors, unsigned n,
+			 unsigned bound_ms, uint64_t *ret_waited_ns);
+
 /* Publishes one self-checking message of len bytes, by copy or (loan) in place. */
 int rel_publish(struct horus_pub *pub, bool loan, void *buf, uint32_t len, uint32_t writer,
 		uint64_t count);

@@ -41,11 +41,6 @@ enum phase {
 	PHASES,
 };
 
-struct sub_end {
-	uint64_t received, lost, end_seq;
-	int ended, error;
-};
-
 struct shared {
 	struct t_pipe ready;
 	_Atomic int phase;
@@ -56,89 +51,59 @@ struct shared {
 	_Atomic int survivor_error;
 	struct rel_tally tally[SUBS];
 	_Atomic uint64_t survivor_seen[SUBS]; /* last survivor count + 1 each subscriber saw */
-	struct sub_end end[SUBS];
+	struct rel_sub_end end[SUBS];
 };
 
 static struct shared *sh;
 
+static void note_survivor(struct horus_sub *sub, const struct t_msg *m, void *arg)
+{
+	_Atomic uint64_t *seen = arg;
+
+	(void)sub;
+	if (m->writer == SURVIVOR) {
+		atomic_store(seen, m->count + 1);
+	}
+}
+
 static int subscriber(void *arg)
 {
 	int idx = (int)(intptr_t)arg;
-	enum rel_read_mode mode = idx == 0 ? REL_READ_COPY : REL_READ_TAKE;
-	struct sub_end *end = &sh->end[idx];
-	uint64_t deadline = t_now_ns() + (LOOP_CAP_S + 60) * T_S;
-	struct rel_stream s;
-	struct horus_sub *sub;
-	uint8_t *buf = malloc(MAX_MSG);
+	const struct rel_reader r = {
+	    .topic = "kill",
+	    .opts = &opts,
+	    .mode = idx == 0 ? REL_READ_COPY : REL_READ_TAKE,
+	    .ready = &sh->ready,
+	    .tally = &sh->tally[idx],
+	    .end = &sh->end[idx],
+	    .give_up_ns = (LOOP_CAP_S + 60) * T_S,
+	    .on_msg = note_survivor,
+	    .arg = &sh->survivor_seen[idx],
+	};
 
-	if (!buf || horus_sub_open(t_ns, "kill", &opts, 0, &sub) != 0) {
-		return 2;
-	}
-	rel_stream_init(&s, &sh->tally[idx]);
-	t_pipe_signal(&sh->ready);
-	while (!end->ended && t_now_ns() < deadline) {
-		struct t_msg m;
-		int r = rel_read_one(sub, mode, &s, buf, MAX_MSG, &m);
-
-		if (r == -EAGAIN) {
-			r = horus_sub_wait(sub, 100 * (int64_t)T_MS);
-			if (r != 0 && r != -ETIMEDOUT && r != -EINTR) {
-				end->error = r;
-				break;
-			}
-			continue;
-		}
-		if (r == -ESTALE) {
-			continue;
-		}
-		if (r < 0) {
-			end->error = r;
-			break;
-		}
-		if (m.writer == SURVIVOR) {
-			atomic_store(&sh->survivor_seen[idx], m.count + 1);
-		} else if (m.writer == REL_END_WRITER) {
-			end->end_seq = s.next_seq - 1;
-			end->ended = 1;
-		}
-	}
-	end->received = horus_sub_received(sub);
-	end->lost = horus_sub_lost(sub);
-	horus_sub_close(sub);
-	rel_stream_fini(&s);
-	free(buf);
-	return 0;
+	return rel_read_until_end(&r);
 }
 
 /* Publishes small messages at a sensor-like pace until told to stop. */
 static int survivor(void *arg)
 {
-	uint64_t seed = 7, count = 0;
-	struct horus_pub *pub;
-	uint8_t buf[SMALL_MAX];
+	const struct rel_writer w = {
+	    .topic = "kill",
+	    .opts = &opts,
+	    .writer = SURVIVOR,
+	    .min_len = T_MSG_MIN,
+	    .max_len = SMALL_MAX,
+	    .loan_every = 4,
+	    .pace_us = 20,
+	    .ready = &sh->ready,
+	    .stop = &sh->stop_survivor,
+	    .published = &sh->survivor_published,
+	    .refused = &sh->survivor_refused,
+	    .error = &sh->survivor_error,
+	};
 
 	(void)arg;
-	if (horus_pub_open(t_ns, "kill", &opts, &pub) != 0) {
-		return 2;
-	}
-	t_pipe_signal(&sh->ready);
-	while (!atomic_load(&sh->stop_survivor)) {
-		uint32_t len = T_MSG_MIN + (uint32_t)(t_rand(&seed) % (SMALL_MAX - T_MSG_MIN));
-		int r = rel_publish(pub, count % 4 == 3, buf, len, SURVIVOR, count);
-
-		if (r == 0) {
-			atomic_store(&sh->survivor_published, ++count);
-		} else if (r == -EAGAIN) {
-			atomic_fetch_add(&sh->survivor_refused,
-					 1); /* a writer held the slot 100 ms */
-		} else {
-			atomic_store(&sh->survivor_error, r);
-			return 3;
-		}
-		t_nap_us(20); /* pacing, not synchronisation */
-	}
-	horus_pub_close(pub);
-	return 0;
+	return rel_write_until_stopped(&w);
 }
 
 /* Publishes as fast as it can, copies and 64 KiB+ loans, until SIGKILL lands. */
@@ -189,23 +154,13 @@ static struct horus_topic_info topic_info(void)
 /* Waits until every subscriber has a survivor message numbered `count` or later. */
 static bool survivor_reaches_all(uint64_t count, uint64_t *ret_waited_ns)
 {
-	uint64_t start = t_now_ns(), end = start + RECOVERY_BOUND_MS * T_MS;
+	uint64_t floors[SUBS];
 
-	for (;;) {
-		int i = 0;
-
-		while (i < SUBS && atomic_load(&sh->survivor_seen[i]) > count) {
-			i++;
-		}
-		*ret_waited_ns = t_now_ns() - start;
-		if (i == SUBS) {
-			return true;
-		}
-		if (t_now_ns() > end) {
-			return false;
-		}
-		t_nap_us(100);
+	for (int i = 0; i < SUBS; i++) {
+		floors[i] = count;
 	}
+	return rel_await_all_above(sh->survivor_seen, floors, SUBS, RECOVERY_BOUND_MS,
+				   ret_waited_ns);
 }
 
 START_TEST(kill_publishers)
@@ -276,28 +231,14 @@ START_TEST(kill_publishers)
 	}
 	info = topic_info();
 	for (int i = 0; i < SUBS; i++) {
-		const struct sub_end *e = &sh->end[i];
-		struct rel_tally *t = &sh->tally[i];
-
-		ck_assert_msg(e->ended, "subscriber %d never saw the end", i);
-		ck_assert_int_eq(e->error, 0);
-		ck_assert_msg(atomic_load(&t->corrupt) == 0, "subscriber %d: %llu torn messages", i,
-			      (unsigned long long)atomic_load(&t->corrupt));
-		ck_assert_uint_eq(atomic_load(&t->disorder), 0);
-		ck_assert_uint_eq(atomic_load(&t->gap_mismatch), 0);
-		ck_assert_uint_eq(e->received, atomic_load(&t->delivered));
-		ck_assert_uint_eq(e->end_seq + 1, info.sequences);
-		ck_assert_msg(e->received + e->lost == info.sequences,
-			      "subscriber %d: received %llu + lost %llu != sequences %llu", i,
-			      (unsigned long long)e->received, (unsigned long long)e->lost,
-			      (unsigned long long)info.sequences);
-		verified += e->received;
+		rel_check_sub_end(i, &sh->end[i], &sh->tally[i], info.sequences);
+		verified += sh->end[i].received;
 	}
 	ck_assert_uint_gt(info.holes, 0); /* kills did land mid-write */
 	/*
 	 * docs/bus.md: messages + holes == sequences whatever instant a writer died at. A kill
 	 * inside hub_commit(), between marking its slot counted and adding to `messages`, takes
-	 * one message off (rel-commit-window reproduces it every time); until that is fixed, at
+	 * one message off (rel-kill-windows reproduces it every time); until that is fixed, at
 	 * most one per kill that landed in a commit.
 	 */
 	ck_assert_msg(info.messages + info.holes <= info.sequences &&

@@ -47,79 +47,48 @@ struct shared {
 	_Atomic int pub_error;
 	struct rel_tally doomed_tally; /* all the killed subscribers together */
 	struct rel_tally keeper_tally;
-	uint64_t keeper_received, keeper_lost, keeper_end_seq;
-	int keeper_ended, keeper_error;
+	struct rel_sub_end keeper_end;
 };
 
 static struct shared *sh;
 
 static int publisher(void *arg)
 {
-	uint32_t w = (uint32_t)(intptr_t)arg;
-	uint64_t seed = w + 11, count = 0;
-	struct horus_pub *pub;
-	uint8_t *buf = malloc(MAX_MSG);
+	uint32_t idx = (uint32_t)(intptr_t)arg;
+	const struct rel_writer w = {
+	    .topic = "readers",
+	    .opts = &opts,
+	    .writer = idx,
+	    .min_len = T_MSG_MIN,
+	    .max_len = MAX_MSG,
+	    .loan_every = 3,
+	    /* One paced: subscribers catch up and go to sleep, to be killed there too. */
+	    .pace_us = idx == 0 ? 20 : 0,
+	    .ready = &sh->ready,
+	    .stop = &sh->stop,
+	    .published = &sh->published[idx],
+	    .refused = &sh->refused[idx],
+	    .error = &sh->pub_error,
+	};
 
-	if (!buf || horus_pub_open(t_ns, "readers", &opts, &pub) != 0) {
-		return 2;
-	}
-	t_pipe_signal(&sh->ready);
-	while (!atomic_load(&sh->stop)) {
-		uint32_t len = T_MSG_MIN + (uint32_t)(t_rand(&seed) % (MAX_MSG - T_MSG_MIN + 1));
-		int r = rel_publish(pub, count % 3 == 2, buf, len, w, count);
-
-		if (r == 0) {
-			atomic_store(&sh->published[w], ++count);
-		} else if (r == -EAGAIN) {
-			atomic_fetch_add(&sh->refused[w], 1);
-		} else {
-			atomic_store(&sh->pub_error, r);
-			return 3;
-		}
-		if (w == 0) {
-			/* Paced: subscribers catch up and go to sleep, to be killed there too. */
-			t_nap_us(20);
-		}
-	}
-	horus_pub_close(pub);
-	free(buf);
-	return 0;
+	return rel_write_until_stopped(&w);
 }
 
 /* The long-lived subscriber: reads everything until the end message. */
 static int keeper(void *arg)
 {
-	uint64_t deadline = t_now_ns() + (LOOP_CAP_S + 60) * T_S;
-	struct rel_stream s;
-	struct horus_sub *sub;
-	uint8_t *buf = malloc(MAX_MSG);
+	const struct rel_reader r = {
+	    .topic = "readers",
+	    .opts = &opts,
+	    .mode = REL_READ_COPY,
+	    .ready = &sh->ready,
+	    .tally = &sh->keeper_tally,
+	    .end = &sh->keeper_end,
+	    .give_up_ns = (LOOP_CAP_S + 60) * T_S,
+	};
 
 	(void)arg;
-	if (!buf || horus_sub_open(t_ns, "readers", &opts, 0, &sub) != 0) {
-		return 2;
-	}
-	rel_stream_init(&s, &sh->keeper_tally);
-	t_pipe_signal(&sh->ready);
-	while (!sh->keeper_ended && t_now_ns() < deadline) {
-		struct t_msg m;
-		int r = rel_read_one(sub, REL_READ_COPY, &s, buf, MAX_MSG, &m);
-
-		if (r == -EAGAIN) {
-			(void)horus_sub_wait(sub, 100 * (int64_t)T_MS);
-		} else if (r < 0) {
-			sh->keeper_error = r;
-			break;
-		} else if (m.writer == REL_END_WRITER) {
-			sh->keeper_end_seq = s.next_seq - 1;
-			sh->keeper_ended = 1;
-		}
-	}
-	sh->keeper_received = horus_sub_received(sub);
-	sh->keeper_lost = horus_sub_lost(sub);
-	horus_sub_close(sub);
-	rel_stream_fini(&s);
-	free(buf);
-	return 0;
+	return rel_read_until_end(&r);
 }
 
 /* Reads in every way there is until SIGKILL lands. */
@@ -158,27 +127,6 @@ static struct horus_topic_info topic_info(void)
 	return info;
 }
 
-/* Waits until every publisher has published past what it had at `base`. */
-static bool publishers_advance(const uint64_t base[PUBS])
-{
-	uint64_t end = t_now_ns() + PROGRESS_BOUND_MS * T_MS;
-
-	for (;;) {
-		int i = 0;
-
-		while (i < PUBS && atomic_load(&sh->published[i]) > base[i]) {
-			i++;
-		}
-		if (i == PUBS) {
-			return true;
-		}
-		if (t_now_ns() > end) {
-			return false;
-		}
-		t_nap_us(100);
-	}
-}
-
 START_TEST(kill_subscribers)
 {
 	unsigned kills = rel_count(KILLS), done = 0, by_phase[PHASES] = {0};
@@ -203,7 +151,7 @@ START_TEST(kill_subscribers)
 	t0 = t_now_ns();
 	loop_end = t0 + LOOP_CAP_S * T_S;
 	for (; done < kills && t_now_ns() < loop_end; done++) {
-		uint64_t base[PUBS];
+		uint64_t base[PUBS], waited;
 		uint32_t sleepers;
 		pid_t pid = rel_spawn(doomed, NULL);
 
@@ -225,7 +173,9 @@ START_TEST(kill_subscribers)
 		for (int i = 0; i < PUBS; i++) {
 			base[i] = atomic_load(&sh->published[i]);
 		}
-		ck_assert_msg(publishers_advance(base), "kill %u: a publisher stopped", done);
+		ck_assert_msg(
+		    rel_await_all_above(sh->published, base, PUBS, PROGRESS_BOUND_MS, &waited),
+		    "kill %u: a publisher stopped", done);
 	}
 	t0 = t_now_ns() - t0;
 	atomic_store(&sh->stop, 1);
@@ -244,8 +194,6 @@ START_TEST(kill_subscribers)
 	ck_assert_int_eq(rel_publish(pub, false, buf, T_MSG_MIN, REL_END_WRITER, 0), 0);
 	ck_assert_int_eq(t_child_wait(keep, 60000), 0);
 	info = topic_info();
-	ck_assert(sh->keeper_ended);
-	ck_assert_int_eq(sh->keeper_error, 0);
 	ck_assert_uint_eq(info.subscribers, 0);
 	/*
 	 * Nobody is subscribed now: any sleeper still registered was leaked by a kill, and every
@@ -259,12 +207,7 @@ START_TEST(kill_subscribers)
 		      max_sleepers);
 	ck_assert_uint_eq(info.messages, published + opts.capacity + 1);
 	ck_assert_uint_eq(info.messages + info.holes, info.sequences);
-	ck_assert_uint_eq(sh->keeper_end_seq + 1, info.sequences);
-	ck_assert_uint_eq(sh->keeper_received + sh->keeper_lost, info.sequences);
-	ck_assert_uint_eq(sh->keeper_received, atomic_load(&sh->keeper_tally.delivered));
-	ck_assert_uint_eq(atomic_load(&sh->keeper_tally.corrupt), 0);
-	ck_assert_uint_eq(atomic_load(&sh->keeper_tally.disorder), 0);
-	ck_assert_uint_eq(atomic_load(&sh->keeper_tally.gap_mismatch), 0);
+	rel_check_sub_end(0, &sh->keeper_end, &sh->keeper_tally, info.sequences);
 	ck_assert_msg(atomic_load(&sh->doomed_tally.corrupt) == 0,
 		      "%llu torn messages in killed subscribers",
 		      (unsigned long long)atomic_load(&sh->doomed_tally.corrupt));
@@ -286,7 +229,7 @@ START_TEST(kill_subscribers)
 	    "publishing after every kill; long-lived subscriber received %llu + lost %llu == "
 	    "sequences %llu, 0 torn",
 	    PUBS, (unsigned long long)published, (unsigned long long)refused,
-	    (unsigned long long)sh->keeper_received, (unsigned long long)sh->keeper_lost,
+	    (unsigned long long)sh->keeper_end.received, (unsigned long long)sh->keeper_end.lost,
 	    (unsigned long long)info.sequences);
 	if (done < kills) {
 		printf("note: the loop stopped at its %d s wall-clock cap\n", LOOP_CAP_S);

@@ -32,11 +32,6 @@
 static const struct horus_topic_opts hub_opts = {.capacity = 256, .max_msg = MAX_MSG};
 static const struct horus_topic_opts link_opts = {.capacity = 64, .max_msg = MAX_MSG};
 
-struct sub_end {
-	uint64_t received, lost, end_seq;
-	int ended, error;
-};
-
 struct link_state {
 	atomic_int done; /* the producer left: sent is final */
 	_Atomic uint64_t sent, received;
@@ -50,7 +45,7 @@ struct shared {
 	_Atomic uint64_t published[PUBS], refused[PUBS];
 	_Atomic int pub_error;
 	struct rel_tally tally[SUBS];
-	struct sub_end end[SUBS];
+	struct rel_sub_end end[SUBS];
 	struct link_state link[LINKS];
 };
 
@@ -58,77 +53,38 @@ static struct shared *sh;
 
 static int publisher(void *arg)
 {
-	uint32_t w = (uint32_t)(intptr_t)arg;
-	uint64_t seed = 100 + w, count = 0;
-	struct horus_pub *pub;
-	uint8_t *buf = malloc(MAX_MSG);
+	uint32_t idx = (uint32_t)(intptr_t)arg;
+	const struct rel_writer w = {
+	    .topic = "load",
+	    .opts = &hub_opts,
+	    .writer = idx,
+	    .min_len = T_MSG_MIN,
+	    .max_len = MAX_MSG,
+	    .loan_every = 4,
+	    .ready = &sh->ready,
+	    .stop = &sh->stop,
+	    .published = &sh->published[idx],
+	    .refused = &sh->refused[idx],
+	    .error = &sh->pub_error,
+	};
 
-	if (!buf || horus_pub_open(t_ns, "load", &hub_opts, &pub) != 0) {
-		return 2;
-	}
-	t_pipe_signal(&sh->ready);
-	while (!atomic_load(&sh->stop)) {
-		uint32_t len = T_MSG_MIN + (uint32_t)(t_rand(&seed) % (MAX_MSG - T_MSG_MIN + 1));
-		int r = rel_publish(pub, count % 4 == 3, buf, len, w, count);
-
-		if (r == 0) {
-			atomic_store(&sh->published[w], ++count);
-		} else if (r == -EAGAIN) {
-			/* A preempted writer held the slot past HUB_LAP_WAIT: one sequence given
-			 * up, a hole in the accounting. */
-			atomic_fetch_add(&sh->refused[w], 1);
-		} else {
-			atomic_store(&sh->pub_error, r);
-			return 3;
-		}
-	}
-	horus_pub_close(pub);
-	free(buf);
-	return 0;
+	return rel_write_until_stopped(&w);
 }
 
 static int subscriber(void *arg)
 {
 	int idx = (int)(intptr_t)arg;
-	enum rel_read_mode mode = idx % 2 ? REL_READ_TAKE : REL_READ_COPY;
-	struct sub_end *end = &sh->end[idx];
-	struct rel_stream s;
-	struct horus_sub *sub;
-	uint8_t *buf = malloc(MAX_MSG);
+	const struct rel_reader r = {
+	    .topic = "load",
+	    .opts = &hub_opts,
+	    .mode = idx % 2 ? REL_READ_TAKE : REL_READ_COPY,
+	    .ready = &sh->ready,
+	    .tally = &sh->tally[idx],
+	    .end = &sh->end[idx],
+	    .give_up_ns = (rel_seconds(DEFAULT_S) + 120) * T_S,
+	};
 
-	if (!buf || horus_sub_open(t_ns, "load", &hub_opts, 0, &sub) != 0) {
-		return 2;
-	}
-	rel_stream_init(&s, &sh->tally[idx]);
-	t_pipe_signal(&sh->ready);
-	while (!end->ended) {
-		struct t_msg m;
-		int r = rel_read_one(sub, mode, &s, buf, MAX_MSG, &m);
-
-		if (r == -EAGAIN) {
-			r = horus_sub_wait(sub, 100 * (int64_t)T_MS);
-			if (r == 0 || r == -ETIMEDOUT || r == -EINTR) {
-				continue;
-			}
-		}
-		if (r == -ESTALE) {
-			continue;
-		}
-		if (r < 0) {
-			end->error = r;
-			break;
-		}
-		if (m.writer == REL_END_WRITER) {
-			end->end_seq = s.next_seq - 1;
-			end->ended = 1;
-		}
-	}
-	end->received = horus_sub_received(sub);
-	end->lost = horus_sub_lost(sub);
-	horus_sub_close(sub);
-	rel_stream_fini(&s);
-	free(buf);
-	return 0;
+	return rel_read_until_end(&r);
 }
 
 static void link_name(char *buf, size_t size, int idx)
@@ -355,24 +311,10 @@ START_TEST(load)
 	ck_assert_uint_ge(info.holes, refused);
 	ck_assert_uint_eq(info.sequences, info.messages + info.holes);
 	for (int i = 0; i < SUBS; i++) {
-		const struct sub_end *e = &sh->end[i];
-		struct rel_tally *t = &sh->tally[i];
-		double loss;
+		double loss = (double)sh->end[i].lost / (double)info.sequences;
 
-		ck_assert_msg(e->ended, "subscriber %d never saw the end", i);
-		ck_assert_int_eq(e->error, 0);
-		ck_assert_msg(atomic_load(&t->corrupt) == 0, "subscriber %d: %llu corrupt reads", i,
-			      (unsigned long long)atomic_load(&t->corrupt));
-		ck_assert_uint_eq(atomic_load(&t->disorder), 0);
-		ck_assert_uint_eq(atomic_load(&t->gap_mismatch), 0);
-		ck_assert_uint_eq(e->received, atomic_load(&t->delivered));
-		ck_assert_uint_eq(e->end_seq + 1, info.sequences);
-		ck_assert_msg(e->received + e->lost == info.sequences,
-			      "subscriber %d: received %llu + lost %llu != published %llu", i,
-			      (unsigned long long)e->received, (unsigned long long)e->lost,
-			      (unsigned long long)info.sequences);
-		delivered += e->received;
-		loss = (double)e->lost / (double)info.sequences;
+		rel_check_sub_end(i, &sh->end[i], &sh->tally[i], info.sequences);
+		delivered += sh->end[i].received;
 		if (loss > worst_loss) {
 			worst_loss = loss;
 		}
