@@ -9,47 +9,46 @@
 
 #include "fmt.h"
 
+/* A unit applies to values below limit (0: the last unit), which are divided by scale. */
+struct unit {
+	double limit, scale;
+	const char *name;
+};
+
+/* Three significant digits, and no exponent: "12.3 us", "850 ns", "1000 us". */
+static const char *scaled(double v, const struct unit *u, char buf[FMT_MAX])
+{
+	while (u->limit > 0 && v >= u->limit) {
+		u++;
+	}
+	v /= u->scale;
+	snprintf(buf, FMT_MAX, v < 100 ? "%.3g %s" : "%.0f %s", v, u->name);
+	return buf;
+}
+
 const char *fmt_us(double us, char buf[FMT_MAX])
 {
-	if (us < 1.0) {
-		snprintf(buf, FMT_MAX, "%.0f ns", us * 1000.0);
-	} else if (us < 1000.0) {
-		snprintf(buf, FMT_MAX, "%.3g us", us);
-	} else if (us < 1e6) {
-		snprintf(buf, FMT_MAX, "%.3g ms", us / 1000.0);
-	} else {
-		snprintf(buf, FMT_MAX, "%.3g s", us / 1e6);
-	}
-	return buf;
+	static const struct unit units[] = {
+	    {1, 1e-3, "ns"}, {1e3, 1, "us"}, {1e6, 1e3, "ms"}, {0, 1e6, "s"}};
+
+	return scaled(us, units, buf);
 }
 
 const char *fmt_hz(double hz, char buf[FMT_MAX])
 {
-	if (hz < 1000.0) {
-		snprintf(buf, FMT_MAX, "%.4g Hz", hz);
-	} else if (hz < 1e6) {
-		snprintf(buf, FMT_MAX, "%.4g kHz", hz / 1000.0);
-	} else {
-		snprintf(buf, FMT_MAX, "%.4g MHz", hz / 1e6);
-	}
-	return buf;
+	static const struct unit units[] = {{1e3, 1, "Hz"}, {1e6, 1e3, "kHz"}, {0, 1e6, "MHz"}};
+
+	return scaled(hz, units, buf);
 }
 
 const char *fmt_bytes(double bytes, char buf[FMT_MAX])
 {
-	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	int u = 0;
+	static const struct unit units[] = {{1024.0, 1, "B"},
+					    {1024.0 * 1024, 1024.0, "KiB"},
+					    {1024.0 * 1024 * 1024, 1024.0 * 1024, "MiB"},
+					    {0, 1024.0 * 1024 * 1024, "GiB"}};
 
-	while (bytes >= 1024.0 && u < 4) {
-		bytes /= 1024.0;
-		u++;
-	}
-	if (u == 0) {
-		snprintf(buf, FMT_MAX, "%.0f B", bytes);
-	} else {
-		snprintf(buf, FMT_MAX, "%.3g %s", bytes, units[u]);
-	}
-	return buf;
+	return scaled(bytes, units, buf);
 }
 
 const char *fmt_uptime(double s, char buf[FMT_MAX])
