@@ -96,13 +96,22 @@ targets=${*:-$(echo $all_targets | xargs -n1 basename)}
 mkdir -p "$build/artifacts"
 status=0
 for t in $targets; do
-	path=$(target_path "$t") || { status=1; continue; }
+	path=$(target_path "$t") || {
+		status=1
+		continue
+	}
 	case $t in
 	fuzz-segment) max_len=8192 ;;
 	fuzz-ini | fuzz-control) max_len=5000 ;; # past the 200-byte INI line and the 4096-byte request
+	fuzz-horusctl-json) max_len=16384 ;;
 	*) max_len=1024 ;;
 	esac
-	mkdir -p "$corpus/$t"
+	# The kept corpus: tests/fuzz/corpus/TARGET, or horusctl's own (tools/horusctl/corpus/KIND).
+	case $path in
+	tools/horusctl/*) kept=tools/horusctl/corpus/${t#fuzz-horusctl-} ;;
+	*) kept=$corpus/$t ;;
+	esac
+	mkdir -p "$kept"
 	extra=""
 	if [ -f "tests/fuzz/$t.dict" ]; then
 		extra="-dict=$(pwd)/tests/fuzz/$t.dict"
@@ -114,11 +123,11 @@ for t in $targets; do
 	fi
 	log="$build/$t.log"
 	mkdir -p "$build/corpus/$t"
-	echo "== $t: ${seconds}s over $corpus/$t (log: $log)"
+	echo "== $t: ${seconds}s over $kept (log: $log)"
 	# The first corpus dir receives new inputs; the kept one is only read. Run from the build
 	# dir so that whatever libFuzzer writes to its working directory lands there.
 	# shellcheck disable=SC2086
-	if (cd "$build" && "$path" "corpus/$t" "$OLDPWD/$corpus/$t" $extra \
+	if (cd "$build" && "$path" "corpus/$t" "$OLDPWD/$kept" $extra \
 		-max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
 		-artifact_prefix="artifacts/$t-" -print_final_stats=1) >"$log" 2>&1; then
 		grep -h 'stat::number_of_executed_units\|stat::peak_rss_mb' "$log" |
