@@ -86,6 +86,16 @@ unsigned rel_seconds(unsigned def)
 	return (unsigned)v;
 }
 
+void rel_loop_ended(unsigned done, unsigned planned, unsigned cap_s)
+{
+	if (done < planned) {
+		printf("note: the loop stopped at its %u s wall-clock cap after %u of %u rounds\n",
+		       cap_s, done, planned);
+		fflush(stdout);
+	}
+	ck_assert_uint_ge(done, planned / 10);
+}
+
 void rel_figure(const char *what, const char *fmt, ...)
 {
 	va_list ap;

@@ -36,6 +36,12 @@ unsigned rel_count(unsigned base);
 /* Seconds a timed test runs: $HORUS_RELIABILITY_SECONDS if set, else def. */
 unsigned rel_seconds(unsigned def);
 
+/*
+ * After a loop bounded by a count and a wall-clock cap: says so when the cap cut it short, and
+ * asserts it still did a tenth of the count (the cap is for a machine in trouble).
+ */
+void rel_loop_ended(unsigned done, unsigned planned, unsigned cap_s);
+
 /* Prints "RELIABILITY: <what>: <figure>" on stdout (the report collects these lines). */
 void rel_figure(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

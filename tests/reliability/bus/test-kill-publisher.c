@@ -268,10 +268,7 @@ START_TEST(kill_publishers)
 	    (unsigned long long)sh->end[1].received, (unsigned long long)sh->end[1].lost,
 	    (unsigned long long)atomic_load(&sh->survivor_refused),
 	    (unsigned long long)after.bytes);
-	if (done < kills) {
-		printf("note: the loop stopped at its %d s wall-clock cap\n", LOOP_CAP_S);
-	}
-	ck_assert_uint_ge(done, kills / 10); /* the cap is for a machine in trouble */
+	rel_loop_ended(done, kills, LOOP_CAP_S);
 	horus_pub_close(pub);
 	rel_clean_twice(t_ns, 1);
 	t_pipe_close(&sh->ready);
