@@ -10,15 +10,18 @@
  * acknowledging it (its successor gets the message again), and a producer killed after sending
  * but before it could note that it did (its successor, not knowing, sends it again). A consumer
  * killed after acknowledging but before noting it had the message: its copy (received into
- * shared memory) proves that it did.
+ * shared memory) proves that it did. The first of these instants is also produced
+ * deterministically (killed_between_copy_and_ack): random kills rarely land in it.
  */
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "rel.h"
+#include "peek.h"
 
 #define KILLS 1000
 #define LOOP_CAP_S 60
@@ -305,10 +308,64 @@ START_TEST(kill_link_ends)
 }
 END_TEST
 
+/* ---- the at-least-once instant, deterministically ------------------------------------- */
+
+/*
+ * A consumer that dies inside link_recv(): it has copied the message at the tail (into shared
+ * memory, where the test can look at it) but not yet advanced the tail.
+ */
+static int copy_and_die(void *arg)
+{
+	struct horus_link *c;
+	struct shm_slot *slot;
+	struct t_seg m;
+
+	(void)arg;
+	if (horus_link_open(t_ns, "once", HORUS_LINK_CONSUMER, &opts, &c) != 0) {
+		return 2;
+	}
+	t_seg_map(&m, HORUS_KIND_LINK, "once");
+	slot = t_seg_slot(&m, atomic_load(&m.hdr->tail));
+	memcpy(sh->inflight, (uint8_t *)slot + SHM_SLOT_HDR, atomic_load(&slot->len));
+	raise(SIGKILL);
+	return 3;
+}
+
+START_TEST(killed_between_copy_and_ack)
+{
+	struct horus_link *p, *c;
+	uint8_t buf[MAX_MSG];
+	struct t_msg m;
+
+	sh = t_shared_alloc(sizeof(*sh));
+	ck_assert_int_eq(horus_link_open(t_ns, "once", HORUS_LINK_PRODUCER, &opts, &p), 0);
+	for (uint64_t i = 0; i < 3; i++) {
+		t_msg_fill(buf, 100, 0, i, 0);
+		ck_assert_int_eq(horus_link_send(p, buf, 100), 0);
+	}
+	ck_assert_int_eq(t_child_wait(rel_spawn(copy_and_die, NULL), 10000), 128 + SIGKILL);
+	ck_assert(t_msg_verify(sh->inflight, 100)); /* it had the whole message */
+
+	/* Its successor gets that message again, then the rest, in order. */
+	ck_assert_int_eq(horus_link_open(t_ns, "once", HORUS_LINK_CONSUMER, &opts, &c), 0);
+	for (uint64_t i = 0; i < 3; i++) {
+		ck_assert_int_eq(horus_link_recv(c, buf, sizeof(buf)), 100);
+		ck_assert(t_msg_verify(buf, 100));
+		memcpy(&m, buf, sizeof(m));
+		ck_assert_uint_eq(m.count, i);
+	}
+	ck_assert_int_eq(horus_link_recv(c, buf, sizeof(buf)), -EAGAIN);
+	horus_link_close(p);
+	horus_link_close(c);
+	t_shared_free(sh, sizeof(*sh));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("kill-link");
 
 	tcase_add_test(t_tcase(s, "kill_link_ends", LOOP_CAP_S + 60), kill_link_ends);
+	tcase_add_test(t_tcase(s, "killed_between_copy_and_ack", 20), killed_between_copy_and_ack);
 	return t_run(s, "rkl");
 }
