@@ -8,6 +8,8 @@
 #   scripts/reliability-report.sh                            load tests run 60 s each
 #   HORUS_RELIABILITY_SECONDS=20 scripts/reliability-report.sh   shorter load runs
 #   BUILD_DIR=build-x scripts/reliability-report.sh          another build directory
+#   HORUS_REPORT_REV=abc1234 scripts/reliability-report.sh   names the revision of a tree exported
+#                                                            with git archive (no .git)
 #
 # The document is written even when tests fail (their failures are quoted in it); the exit
 # status is then 1.
@@ -39,9 +41,14 @@ cp "$dir/meson-logs/testlog.json" "$tmp/enospc.json"
 meson introspect "$dir" --targets >"$tmp/targets.json"
 meson introspect "$dir" --buildoptions >"$tmp/options.json"
 
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git status --porcelain -- shm libhorus daemon tests 2>/dev/null)" ]; then
-	commit="$commit (with uncommitted changes in the tree)"
+# The revision measured. An exported tree (git archive) has no history: name it with
+# HORUS_REPORT_REV.
+if commit=$(git rev-parse --short HEAD 2>/dev/null); then
+	if [ -n "$(git status --porcelain -- shm libhorus daemon tools tests 2>/dev/null)" ]; then
+		commit="$commit (with uncommitted changes in the tree)"
+	fi
+else
+	commit="${HORUS_REPORT_REV:-unknown} (exported tree)"
 fi
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 
