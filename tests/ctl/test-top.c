@@ -108,6 +108,19 @@ START_TEST(test_top_in_tmux)
 		     strstr(reply, "\"ok\": true"),
 		 "stop b: %s", reply);
 	WAIT_SCREEN("node b stopped", "b ", "stopped");
+	/* ... in red (SGR 31), while the running node a is not. */
+	{
+		const char *argv[] = {"tmux", "-L",  server, "capture-pane", "-p", "-e",
+				      "-t",   "top", NULL};
+
+		run_argv(&R, argv);
+		HD_CHECK(&H,
+			 lines_with(R.out, (const char *const[]){"\033[31m", "stopped", NULL}) == 1,
+			 "stopped row not red:\n%s", R.out);
+		HD_CHECK(&H,
+			 lines_with(R.out, (const char *const[]){"\033[31m", "100 Hz", NULL}) == 0,
+			 "running row red:\n%s", R.out);
+	}
 
 	/* A sort key is answered. */
 	tmux("send-keys", "-t", "top", "p");
