@@ -8,8 +8,12 @@
  *  - no leak: the daemon's open file descriptors (/proc/PID/fd) come back to the count they had
  *    after a warm-up of 10 reloads, and its resident memory (VmRSS) grows by no more than
  *    RSS_SLACK_KIB (not checked under ASan, whose quarantine holds freed memory on purpose);
- *  - the untouched nodes keep >= 99% of their ticks, counted over the reloads;
+ *  - the untouched nodes keep >= 99% of their ticks, counted over the reloads (the 1 kHz one
+ *    95% under ASan, where the dlopen() and dlclose() of each reload, which run on the tick
+ *    lane, take several times longer: a printed NOTE says so);
  *  - no node restarts and the same daemon process answers throughout.
+ * A reference daemon with the same untouched nodes and no reloads is measured over the same
+ * window: on a machine busy with other work, rd_judge() weighs the loss against it.
  */
 
 #include <stdio.h>
@@ -31,15 +35,19 @@
 	"[node.u1k]\nplugin = testnode\nrate_hz = 1000\n"
 
 static struct hd H;
+static struct hd R; /* the reference: the same untouched nodes, no reloads */
 
 static void setup(void)
 {
 	hd_init(&H);
 	hd_plugin(&H, "testnode", "testnode");
+	hd_init(&R);
+	hd_plugin(&R, "testnode", "testnode");
 }
 
 static void teardown(void)
 {
+	hd_cleanup(&R);
 	hd_cleanup(&H);
 }
 
@@ -92,9 +100,11 @@ START_TEST(test_reload_loop)
 	unsigned reloads = rd_count(RELOADS, 10) & ~1u; /* even: ends without dyn, as it began */
 	long rss0, rss1;
 	int fd0, fd1;
-	struct rd_snapshot a, b;
+	struct rd_snapshot a, b, ra, rb;
 	struct ni n;
 
+	hd_config(&R, BASE_NODES);
+	hd_start(&R);
 	hd_config(&H, BASE_NODES);
 	hd_start(&H);
 	HD_WAIT(&H, hd_state_is(&H, "u1k", "running"), 10000, "running");
@@ -110,6 +120,7 @@ START_TEST(test_reload_loop)
 	 * one tick more or less at its edges weigh a percent at 100 Hz. Even: dyn ends removed.
 	 */
 	rd_snapshot(&H, &a);
+	rd_snapshot(&R, &ra);
 	{
 		uint64_t until = mono_ms() + MEASURE_MS;
 		unsigned k = 0;
@@ -120,6 +131,7 @@ START_TEST(test_reload_loop)
 		reloads = k;
 	}
 	rd_snapshot(&H, &b);
+	rd_snapshot(&R, &rb);
 
 	fd1 = settled_fds(2000);
 	rss1 = rd_rss_kib(H.pid);
@@ -143,8 +155,27 @@ START_TEST(test_reload_loop)
 
 		fprintf(stderr, "untouched nodes over %.1f s of reloads: u100 %.4f, u1k %.4f\n", secs,
 			r100, r1k);
-		HD_CHECK(&H, r100 >= 0.99 && r100 <= 1.01, "u100 kept %.4f of its ticks", r100);
-		HD_CHECK(&H, r1k >= 0.99 && r1k <= 1.01, "u1k kept %.4f of its ticks", r1k);
+		char reply[HD_REPLY_MAX], *late;
+		/*
+		 * Under ASan every dlopen() and dlclose() of a reload, which run on the tick lane,
+		 * costs the 1 kHz node a few ticks: judged at 95% there, with a note.
+		 */
+		double bar_1k = rd_asan() ? 0.95 : 0.99;
+
+		HD_CHECK(&H, hd_request(&H, "1 node info u1k", reply, sizeof(reply)), "u1k info");
+		late = strstr(reply, "\"late_us\"");
+		fprintf(stderr, "u1k: %.80s\n", late ? late : reply);
+		double ref100 = rd_ratio(&R, &ra, &rb, "u100", NULL, NULL);
+		double ref1k = rd_ratio(&R, &ra, &rb, "u1k", NULL, NULL);
+
+		fprintf(stderr, "reference daemon (no reloads): u100 %.4f, u1k %.4f\n", ref100, ref1k);
+		if (rd_asan() && r1k < 0.99) {
+			fprintf(stderr, "NOTE: ASan build: u1k kept %.4f of its ticks (judged at %.2f: "
+					"plugins load and unload on the tick lane, slowly under ASan)\n",
+				r1k, bar_1k);
+		}
+		rd_judge(&H, "u100", r100, ref100, 0.99);
+		rd_judge(&H, "u1k", r1k, ref1k, bar_1k);
 		rd_figure("reloads under load",
 			  "%u reloads (each adding or removing a plugin file and its node) in %.1f s: "
 			  "open fds %d -> %d, VmRSS %ld -> %ld KiB%s; untouched nodes kept %.2f%% "
@@ -157,6 +188,8 @@ START_TEST(test_reload_loop)
 	HD_CHECK(&H, hd_status_pid(&H) == H.pid, "same daemon");
 	rd_snapshot_free(&a);
 	rd_snapshot_free(&b);
+	rd_snapshot_free(&ra);
+	rd_snapshot_free(&rb);
 }
 END_TEST
 

@@ -26,6 +26,8 @@ double rd_scale(void);
 
 /* base * rd_scale(), at least min. */
 unsigned rd_count(unsigned base, unsigned min);
+/* For loops that cost about as much under ASan: base times $HORUS_RELIABILITY_SCALE if set. */
+unsigned rd_count_unscaled_by_asan(unsigned base, unsigned min);
 
 /* Prints "RELIABILITY: <what>: <figure>" on stdout (the report collects these lines). */
 void rd_figure(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -56,6 +58,15 @@ const struct rd_node *rd_snapshot_find(const struct rd_snapshot *s, const char *
  */
 double rd_ratio(struct hd *h, const struct rd_snapshot *a, const struct rd_snapshot *b,
 		const char *name, uint64_t *ret_ticks, double *ret_expected);
+
+/*
+ * Judges a node's tick ratio: passes at >= bar (and <= 1.01). The machine may be busy with work
+ * of others: `reference` is the ratio of the same kind of node measured where nothing under test
+ * happens (another daemon over the same window, or a quiet window); when it shows lost ticks too
+ * (< 0.999), the ratio may be up to 3% below it, reported as a NOTE (it-hang's rule). Fails the
+ * test otherwise, naming what was measured.
+ */
+void rd_judge(struct hd *h, const char *what, double ratio, double reference, double bar);
 
 /* VmRSS of pid in KiB (from /proc/PID/status), -1 if unknown. */
 long rd_rss_kib(pid_t pid);
