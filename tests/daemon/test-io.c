@@ -215,8 +215,10 @@ START_TEST(blocking_job_keeps_rate)
 
 	HD_CHECK(&H, o != NULL, "out of memory");
 	outcomes_open(o, "reader.io");
+	/* A tick that waited for the 50 ms read would take 50 ms: a 40 ms deadline catches that
+	 * and leaves room for a loaded machine's preemptions. */
 	hd_config(&H, "[node.reader]\nplugin = testnode\nrate_hz = 100\nio = 1\n"
-		      "io_sleep_us = 50000\nio_topic = reader.io\n"
+		      "io_sleep_us = 50000\nio_topic = reader.io\ndeadline_ms = 40\n"
 		      "[node.other]\nplugin = testnode\nrate_hz = 100\n");
 	START("reader", "other");
 	HD_WAIT(&H, io_completed("reader") >= 2, 5000, "the reader's first reads");
