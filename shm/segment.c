@@ -292,6 +292,24 @@ static bool seg_still_linked(int fd, const char *name)
 	       a.st_dev == b.st_dev;
 }
 
+bool shm_remove_unheld(int fd, const char *name)
+{
+	/*
+	 * One lock over the whole header conflicts with every creator, participant and link-end
+	 * lock: if we get it, no live process holds the segment, and none can attach while we
+	 * hold it (attachers re-check the name after locking, and start over if it is gone).
+	 * Unlink only if the name still leads to the file we locked: another cleaner may have
+	 * removed it meanwhile, and a creator made a new one under the same name.
+	 */
+	bool removed = false;
+
+	if (shm_lock_try(fd, 0, (off_t)sizeof(struct shm_header)) == 0) {
+		removed = seg_still_linked(fd, name) && shm_unlink(name) == 0;
+		shm_lock_release(fd, 0, (off_t)sizeof(struct shm_header));
+	}
+	return removed;
+}
+
 static int seg_create(struct shm_seg *seg, const char *name, uint32_t kind, const char *topic,
 		      const struct shm_geometry *geo)
 {
@@ -438,16 +456,26 @@ int shm_seg_open(struct shm_seg *seg, const char *name, uint32_t kind, const cha
 		}
 		/*
 		 * Not ready yet. A live creator holds its lock until it is; a segment that stays
-		 * unready with nobody holding that lock was left by a creator that died: it is
-		 * refused as corrupt, and horus_clean() removes it.
+		 * unready with nobody holding that lock was left by a creator that died while it
+		 * sized or initialised it: we remove it (only if nobody holds it at all) and
+		 * create the topic anew, or report it absent.
 		 */
 		if (shm_lock_held(fd, SHM_LOCK_CREATOR, 1)) {
 			orphan_since = 0;
 		} else if (!orphan_since) {
 			orphan_since = shm_now_ns();
 		} else if (shm_now_ns() - orphan_since > STALE_GRACE_NS) {
+			bool removed = shm_remove_unheld(fd, name);
+
 			close(fd);
-			return -EPROTO;
+			if (!removed) {
+				return -EPROTO;
+			}
+			if (!geo) {
+				return -ENOENT;
+			}
+			orphan_since = 0;
+			continue;
 		}
 		close(fd);
 		if (shm_now_ns() - start > CREATE_WAIT_NS) {

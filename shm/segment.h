@@ -63,6 +63,11 @@ int shm_seg_attach_fd(struct shm_seg *seg, int fd, uint32_t kind);
 /* Validates a header image against an object of `size` bytes; -EPROTO if anything is off. */
 int shm_validate(const struct shm_header *hdr, size_t size, uint32_t kind);
 void shm_seg_close(struct shm_seg *seg);
+/*
+ * Unlinks segment `name`, open as fd, if no live process holds it (creator, participant or link
+ * end) and the name still leads to that file. true if it did.
+ */
+bool shm_remove_unheld(int fd, const char *name);
 /* Does the segment's name still lead to the file we mapped (not unlinked by a cleaner)? */
 bool shm_seg_linked(const struct shm_seg *seg);
 

@@ -179,30 +179,14 @@ HORUS_EXPORT int horus_topic_list(const char *ns,
 static int clean_one(const char *file, void *userdata)
 {
 	char name[SHM_NAME_MAX + 1];
-	int fd = open_entry(file), removed = 0;
+	int fd = open_entry(file), removed;
 
 	(void)userdata;
 	if (fd < 0) {
 		return 0; /* gone meanwhile, or not something we can open (a directory): skip */
 	}
-	/*
-	 * One lock over the whole header conflicts with every creator, participant and link-end
-	 * lock: if we get it, no live process holds the segment, and none can attach while we
-	 * hold it (attachers re-check the name after locking, and start over if it is gone).
-	 */
-	if (shm_lock_try(fd, 0, (off_t)sizeof(struct shm_header)) == 0) {
-		char path[sizeof(SHM_DIR) + SHM_NAME_MAX + 1];
-		struct stat a, b;
-
-		/* Unlink only if the name still leads to the file we locked: another cleaner may
-		 * have removed it meanwhile, and a creator made a new one under the same name. */
-		snprintf(name, sizeof(name), "/%s", file);
-		snprintf(path, sizeof(path), SHM_DIR "/%s", file);
-		if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
-		    a.st_dev == b.st_dev && shm_unlink(name) == 0) {
-			removed = 1;
-		}
-	}
+	snprintf(name, sizeof(name), "/%s", file);
+	removed = shm_remove_unheld(fd, name);
 	close(fd);
 	return removed;
 }

@@ -287,12 +287,32 @@ START_TEST(corrupt_file)
 	struct listed l = { 0 };
 	struct t_seg m;
 	char file[300];
+	bool unready;
 
 	make_hub("c", &page);
 	t_seg_map(&m, HORUS_KIND_HUB, "c");
 	c->apply(&m);
+	{
+		struct stat st;
+
+		/* An empty file reads as one its creator has not sized yet. */
+		unready = stat(m.path, &st) == 0 &&
+			  (st.st_size == 0 || atomic_load(&m.hdr->ready) != SHM_READY);
+	}
 	t_seg_unmap(&m);
 
+	if (unready) {
+		/* Never marked ready, as a creator killed while it sized or initialised the
+		 * file leaves it, and nobody holds it: the next opener removes it and creates
+		 * the topic anew (after a grace period for a creator that might still be at
+		 * work); one that only looks finds no topic. */
+		ck_assert_msg(horus_topic_info(t_ns, "c", HORUS_KIND_HUB, &info) == -ENOENT,
+			      "%s: info", c->what);
+		ck_assert_msg(horus_sub_open(t_ns, "c", &page, 0, &sub) == 0, "%s: sub_open",
+			      c->what);
+		horus_sub_close(sub);
+		return;
+	}
 	ck_assert_msg(horus_sub_open(t_ns, "c", &page, 0, &sub) == -EPROTO, "%s: sub_open",
 		      c->what);
 	ck_assert_msg(horus_pub_open(t_ns, "c", &page, &pub) == -EPROTO, "%s: pub_open", c->what);
@@ -678,17 +698,19 @@ START_TEST(orphan_not_ready)
 	struct horus_pub *pub;
 	uint64_t t0, dt;
 
-	/* Sized but never initialised, and empty: no creator holds either. */
+	/* Sized but never initialised, and empty: no creator holds either. The next opener
+	 * removes them and creates the topics anew, within a short grace period. */
 	close(make_raw("zeros", (off_t)shm_total_size(4, 560)));
 	close(make_raw("empty", 0));
 	t0 = t_now_ns();
-	ck_assert_int_eq(horus_sub_open(t_ns, "zeros", &page, 0, &sub), -EPROTO);
-	ck_assert_int_eq(horus_pub_open(t_ns, "empty", &page, &pub), -EPROTO);
+	ck_assert_int_eq(horus_sub_open(t_ns, "zeros", &page, 0, &sub), 0);
+	ck_assert_int_eq(horus_pub_open(t_ns, "empty", &page, &pub), 0);
 	dt = t_now_ns() - t0;
 	ck_assert_uint_lt(dt, 3 * T_S);
-	ck_assert_int_eq(horus_clean(t_ns), 2);
-	ck_assert_int_eq(horus_sub_open(t_ns, "zeros", &page, 0, &sub), 0);
+	ck_assert_int_eq(horus_pub_publish(pub, "x", 1), 0);
+	ck_assert_int_eq(horus_clean(t_ns), 0); /* both in use */
 	horus_sub_close(sub);
+	horus_pub_close(pub);
 }
 END_TEST
 
