@@ -33,10 +33,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 	} while (0)
 
 static const char *const canonical[] = {
-	[CONTROL_STATUS] = "status",	      [CONTROL_POOLS] = "pools",
-	[CONTROL_NODE_LIST] = "node list",    [CONTROL_NODE_INFO] = "node info",
-	[CONTROL_NODE_STOP] = "node stop",    [CONTROL_NODE_START] = "node start",
-	[CONTROL_NODE_RESTART] = "node restart", [CONTROL_RELOAD] = "reload",
+    [CONTROL_STATUS] = "status",
+    [CONTROL_POOLS] = "pools",
+    [CONTROL_NODE_LIST] = "node list",
+    [CONTROL_NODE_INFO] = "node info",
+    [CONTROL_NODE_STOP] = "node stop",
+    [CONTROL_NODE_START] = "node start",
+    [CONTROL_NODE_RESTART] = "node restart",
+    [CONTROL_RELOAD] = "reload",
 };
 #define N_CMDS (sizeof(canonical) / sizeof(canonical[0]))
 
@@ -63,7 +67,8 @@ static int reference(const uint8_t *data, size_t size, char *name, size_t name_s
 	check(line != NULL);
 	memcpy(line, data, size);
 	line[size] = '\0';
-	for (char *t = strtok_r(line, " \t\r", &save); t && n < 8; t = strtok_r(NULL, " \t\r", &save)) {
+	for (char *t = strtok_r(line, " \t\r", &save); t && n < 8;
+	     t = strtok_r(NULL, " \t\r", &save)) {
 		w[n++] = t;
 	}
 	if (n >= 2 && strcmp(w[0], "1") == 0) {
@@ -122,8 +127,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		check(req.name[0] == '\0');
 	}
-	snprintf(canon, sizeof(canon), "1 %s%s%s", canonical[req.cmd],
-		 has_name(req.cmd) ? " " : "", req.name);
+	snprintf(canon, sizeof(canon), "1 %s%s%s", canonical[req.cmd], has_name(req.cmd) ? " " : "",
+		 req.name);
 	check(control_parse(canon, strlen(canon), &again) == 0);
 	check(again.cmd == req.cmd && strcmp(again.name, req.name) == 0);
 	free(line);

@@ -110,7 +110,7 @@ static void check_config(const struct horus_config *cfg)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct config_errors errs = { 0 }, errs2 = { 0 };
+	struct config_errors errs = {0}, errs2 = {0};
 	struct horus_config cfg, cfg2;
 	size_t lines = count_lines(data, size);
 	int r, r2;

@@ -25,11 +25,11 @@
 #include "rd.h"
 
 #define FAULT_AT 150 /* tick of the hang and of the failure burst: 1.5 s after start */
-#define WINDOW_MS 5000
+#define WINDOW_MS 10000
 
 static struct hd H, R;
 
-static const char *const healthy[] = { "o100", "o250", "o500" };
+static const char *const healthy[] = {"o100", "o250", "o500"};
 #define HEALTHY_NODES                                                                              \
 	"[node.o100]\nplugin = testnode\nrate_hz = 100\n"                                          \
 	"[node.o250]\nplugin = testnode\nrate_hz = 250\n"                                          \
@@ -83,8 +83,8 @@ START_TEST(test_faults_contained)
 		  "circuit_cooldown_ms = 200\n");
 	hd_start(&R);
 	hd_start(&H);
-	HD_WAIT(&H, hd_state_is(&H, "o500", "running") && hd_state_is(&H, "hang", "running"),
-		10000, "nodes running");
+	HD_WAIT(&H, hd_state_is(&H, "o500", "running") && hd_state_is(&H, "hang", "running"), 10000,
+		"nodes running");
 	HD_WAIT(&R, hd_state_is(&R, "o500", "running"), 10000, "reference running");
 	HD_CHECK(&H, hd_node(&H, "hang", &n) && n.ticks < FAULT_AT - 30,
 		 "hang already at tick %llu: the window would miss the faults",
@@ -131,19 +131,20 @@ START_TEST(test_faults_contained)
 	HD_CHECK(&H, hd_node(&H, "initfail", &n) && !strcmp(n.state, "failed") && n.ticks == 0,
 		 "initfail: %s after %llu ticks", n.state, (unsigned long long)n.ticks);
 	/* The bursts: the breaker opened for the second one only, and closed again. */
-	HD_CHECK(&H, seen_open && seen_tripped, "burst: breaker never seen open (%d) / tripped (%d)",
-		 seen_open, seen_tripped);
-	HD_WAIT(&H, hd_node(&H, "burst", &n) && !strcmp(n.circuit, "closed") && n.ticks > 160,
-		5000, "burst: breaker closed again and ticking");
+	HD_CHECK(&H, seen_open && seen_tripped,
+		 "burst: breaker never seen open (%d) / tripped (%d)", seen_open, seen_tripped);
+	HD_WAIT(&H, hd_node(&H, "burst", &n) && !strcmp(n.circuit, "closed") && n.ticks > 160, 5000,
+		"burst: breaker closed again and ticking");
 	HD_CHECK(&H, n.failures == 3 + 7, "burst: %llu failures, want 10",
 		 (unsigned long long)n.failures);
 
-	rd_figure("node faults in one daemon",
-		  "a hung tick (watchdog restart), a hung I/O job (timed out), a failing init "
-		  "(failed) and failure bursts (3: breaker closed; 7: open, half-open, closed) beside "
-		  "healthy nodes: they kept %s of their ticks over %.1f s (reference daemon, no "
-		  "faults: worst %.2f%%)",
-		  figure, (double)(h1.t_us - h0.t_us) / 1e6, worst_ref * 100);
+	rd_figure(
+	    "node faults in one daemon",
+	    "a hung tick (watchdog restart), a hung I/O job (timed out), a failing init "
+	    "(failed) and failure bursts (3: breaker closed; 7: open, half-open, closed) beside "
+	    "healthy nodes: they kept %s of their ticks over %.1f s (reference daemon, no "
+	    "faults: worst %.2f%%)",
+	    figure, (double)(h1.t_us - h0.t_us) / 1e6, worst_ref * 100);
 	rd_snapshot_free(&h0);
 	rd_snapshot_free(&h1);
 	rd_snapshot_free(&r0);

@@ -55,8 +55,7 @@ static void expect_refused(const char *file, const char *rule)
 	char needle[HD_PATH + 160];
 
 	snprintf(needle, sizeof(needle), "%s/%s: %s", H.plugdir, file, rule);
-	HD_WAIT(&H, hd_log_has(&H, needle), 5000, "the log names %s and the rule '%s'", file,
-		rule);
+	HD_WAIT(&H, hd_log_has(&H, needle), 5000, "the log names %s and the rule '%s'", file, rule);
 }
 
 START_TEST(test_world_writable_plugin)
@@ -130,7 +129,7 @@ static int as_user(gid_t gid, int (*fn)(void))
 /* 0: connect refused with EACCES; 1: connected; 2: other error. */
 static int try_connect(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0 || strlen(H.sock) >= sizeof(sa.sun_path)) {
@@ -180,8 +179,8 @@ START_TEST(test_control_socket)
 	HD_CHECK(&H, r == 0, "uid/gid nobody: connect %s (want EACCES)",
 		 r == 1 ? "succeeded" : "failed otherwise");
 	r = as_user(st.st_gid, group_member_asks);
-	HD_CHECK(&H, r == 0, "uid nobody in the socket's group %d: no answer (%d)",
-		 (int)st.st_gid, r);
+	HD_CHECK(&H, r == 0, "uid nobody in the socket's group %d: no answer (%d)", (int)st.st_gid,
+		 r);
 	rd_figure("permissions: control socket",
 		  "mode 0660 (socket) under umask 0; a user outside owner and group gets EACCES, a "
 		  "member of its group gets answers");

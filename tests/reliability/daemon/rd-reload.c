@@ -133,8 +133,8 @@ START_TEST(test_reload_loop)
 
 	fd1 = settled_fds(2000);
 	rss1 = rd_rss_kib(H.pid);
-	fprintf(stderr, "after %u reloads: fds %d -> %d, VmRSS %ld -> %ld KiB\n", reloads, fd0,
-		fd1, rss0, rss1);
+	fprintf(stderr, "after %u reloads: fds %d -> %d, VmRSS %ld -> %ld KiB\n", reloads, fd0, fd1,
+		rss0, rss1);
 	HD_CHECK(&H, fd1 <= fd0, "open fds %d after the warm-up, %d after %u more reloads", fd0,
 		 fd1, reloads);
 	if (rd_asan()) {
@@ -142,8 +142,8 @@ START_TEST(test_reload_loop)
 				"memory)\n");
 	} else {
 		HD_CHECK(&H, rss1 <= rss0 + RSS_SLACK_KIB,
-			 "VmRSS grew from %ld to %ld KiB over %u reloads (slack %d KiB)", rss0, rss1,
-			 reloads, RSS_SLACK_KIB);
+			 "VmRSS grew from %ld to %ld KiB over %u reloads (slack %d KiB)", rss0,
+			 rss1, reloads, RSS_SLACK_KIB);
 	}
 
 	{
@@ -159,12 +159,13 @@ START_TEST(test_reload_loop)
 			secs, r100, r1k, ref100, ref1k);
 		rd_judge(&H, "u100", r100, ref100, 0.99);
 		rd_judge(&H, "u1k", r1k, ref1k, 0.99);
-		rd_figure("reloads under load",
-			  "%u reloads (each adding or removing a plugin file and its node) in %.1f s: "
-			  "open fds %d -> %d, VmRSS %ld -> %ld KiB%s; untouched nodes kept %.2f%% "
-			  "(100 Hz) and %.2f%% (1 kHz) of their ticks",
-			  reloads, secs, fd0, fd1, rss0, rss1, rd_asan() ? " (ASan: not judged)" : "",
-			  r100 * 100, r1k * 100);
+		rd_figure(
+		    "reloads under load",
+		    "%u reloads (each adding or removing a plugin file and its node) in %.1f s: "
+		    "open fds %d -> %d, VmRSS %ld -> %ld KiB%s; untouched nodes kept %.2f%% "
+		    "(100 Hz) and %.2f%% (1 kHz) of their ticks",
+		    reloads, secs, fd0, fd1, rss0, rss1, rd_asan() ? " (ASan: not judged)" : "",
+		    r100 * 100, r1k * 100);
 	}
 	HD_CHECK(&H, hd_node(&H, "u100", &n) && n.restarts == 0, "u100 restarted");
 	HD_CHECK(&H, hd_node(&H, "u1k", &n) && n.restarts == 0, "u1k restarted");

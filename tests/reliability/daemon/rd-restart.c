@@ -36,7 +36,7 @@
 struct client_state {
 	char ns[40];
 	_Atomic uint64_t received; /* messages read from NODE_TOPIC */
-	_Atomic uint64_t torn;     /* ... whose length was not 8 */
+	_Atomic uint64_t torn;	   /* ... whose length was not 8 */
 	_Atomic uint64_t published;
 	_Atomic int error; /* the first -errno of a failed call */
 	_Atomic int ready; /* subscribed and publishing */
@@ -139,8 +139,9 @@ static unsigned drain(struct horus_sub *sub, uint64_t *last)
 	int r;
 
 	while ((r = horus_sub_read(sub, &v, sizeof(v), NULL)) > 0) {
-		HD_CHECK(&H, r == sizeof(v) && v > *last, "client message %d bytes, %llu after %llu",
-			 r, (unsigned long long)v, (unsigned long long)*last);
+		HD_CHECK(&H, r == sizeof(v) && v > *last,
+			 "client message %d bytes, %llu after %llu", r, (unsigned long long)v,
+			 (unsigned long long)*last);
 		*last = v;
 		n++;
 	}
@@ -201,16 +202,17 @@ START_TEST(test_kill_restart)
 		 * Ticking: src's first tick after a start may overrun its deadline (it publishes
 		 * for the first time), which shows as "degraded" for 2 s; both states tick.
 		 */
-		HD_CHECK(&H, hd_node(&H, "src", &n) && n.ticks >= 3 &&
-				 (!strcmp(n.state, "running") || !strcmp(n.state, "degraded")),
+		HD_CHECK(&H,
+			 hd_node(&H, "src", &n) && n.ticks >= 3 &&
+			     (!strcmp(n.state, "running") || !strcmp(n.state, "degraded")),
 			 "restart %u: src %s after %llu ticks", i, n.state,
 			 (unsigned long long)n.ticks);
 		HD_WAIT(&H, drain(mine, &last) > 0, 5000, "restart %u: the client keeps publishing",
 			i);
 		shm = hd_shm_count(&H);
 		shm_max = shm > shm_max ? shm : shm_max;
-		HD_CHECK(&H, shm == baseline, "restart %u: %d segments in the namespace, want %d", i,
-			 shm, baseline);
+		HD_CHECK(&H, shm == baseline, "restart %u: %d segments in the namespace, want %d",
+			 i, shm, baseline);
 	}
 
 	atomic_store(&C->stop, 1);
@@ -233,8 +235,8 @@ START_TEST(test_kill_restart)
 		  restarts, (unsigned long long)atomic_load(&C->received),
 		  (unsigned long long)atomic_load(&C->published));
 	rd_figure("horusd SIGKILL and restart, /dev/shm",
-		  "%d segments in the namespace before, at most %d after each of %u restarts", baseline,
-		  shm_max, restarts);
+		  "%d segments in the namespace before, at most %d after each of %u restarts",
+		  baseline, shm_max, restarts);
 	horus_sub_close(mine);
 	free(up_ms);
 }
