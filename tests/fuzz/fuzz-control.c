@@ -22,15 +22,7 @@
 #include <string.h>
 
 #include "control-parse.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define check(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz-check.h"
 
 static const char *const canonical[] = {
     [CONTROL_STATUS] = "status",

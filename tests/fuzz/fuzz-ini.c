@@ -24,17 +24,9 @@
 #include <horus/pubsub.h>
 
 #include "config.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz-check.h"
 
 #define NAME "fuzz.ini"
-
-#define check(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 static size_t count_lines(const uint8_t *data, size_t size)
 {

@@ -25,16 +25,8 @@
 
 #include <horus/pubsub.h>
 
+#include "fuzz-check.h"
 #include "segment.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define check(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 static bool ref_name_char(char c)
 {

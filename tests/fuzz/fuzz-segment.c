@@ -103,7 +103,7 @@ static void poke(struct ctx *x, size_t off, const void *val, size_t len)
 
 static _Atomic uint64_t *counter64(struct shm_header *h, unsigned which)
 {
-	switch (which % 6) {
+	switch (which % 8) {
 	case 0:
 		return &h->head;
 	case 1:
@@ -114,6 +114,10 @@ static _Atomic uint64_t *counter64(struct shm_header *h, unsigned which)
 		return &h->bytes;
 	case 4:
 		return &h->holes;
+	case 5:
+		return &h->data_sleepers;
+	case 6:
+		return &h->space_sleepers;
 	default:
 		return &h->lost;
 	}
@@ -121,16 +125,12 @@ static _Atomic uint64_t *counter64(struct shm_header *h, unsigned which)
 
 static _Atomic uint32_t *counter32(struct shm_header *h, unsigned which)
 {
-	switch (which % 6) {
+	switch (which % 4) {
 	case 0:
 		return &h->data_futex;
 	case 1:
-		return &h->data_waiters;
-	case 2:
 		return &h->space_futex;
-	case 3:
-		return &h->space_waiters;
-	case 4:
+	case 2:
 		return &h->publishers;
 	default:
 		return &h->subscribers;
@@ -442,7 +442,7 @@ static void run_op(struct ctx *x, struct cursor *c)
 
 		atomic_store(&p->role, (uint32_t)take(c, 1));
 		atomic_store(&p->gen, (uint32_t)take(c, 1));
-		atomic_store(&p->waiting, (uint32_t)take(c, 1));
+		atomic_store(&p->active, (uint32_t)take(c, 1));
 		break;
 	}
 	case OP_READER_INIT:

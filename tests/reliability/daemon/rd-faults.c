@@ -138,7 +138,7 @@ START_TEST(test_faults_contained)
 	HD_CHECK(&H, n.failures == 3 + 7, "burst: %llu failures, want 10",
 		 (unsigned long long)n.failures);
 
-	rd_figure(
+	rel_figure(
 	    "node faults in one daemon",
 	    "a hung tick (watchdog restart), a hung I/O job (timed out), a failing init "
 	    "(failed) and failure bursts (3: breaker closed; 7: open, half-open, closed) beside "
@@ -154,12 +154,5 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("rd-faults");
-	TCase *tc = tcase_create("faults_contained");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_faults_contained);
-	suite_add_tcase(s, tc);
-	return hd_run_suite(s);
+	return rd_run_one("rd-faults", setup, teardown, test_faults_contained, 120);
 }

@@ -301,7 +301,7 @@ START_TEST(test_flood)
 	rd_snapshot(&R, &rb);
 	atomic_store(&F->stop, 1);
 	for (int k = 0; k < FLOODERS; k++) {
-		HD_CHECK(&H, rd_reap(pids[k], 10000) == 0, "flooder %d exited badly", k);
+		HD_CHECK(&H, t_child_wait(pids[k], 10000) == 0, "flooder %d exited badly", k);
 	}
 	HD_CHECK(&H, hd_alive(&H) && hd_status_pid(&H) == H.pid, "the daemon survived the flood");
 
@@ -328,7 +328,7 @@ START_TEST(test_flood)
 		snprintf(name, sizeof(name), "n%u", i);
 		HD_CHECK(&H, hd_node(&H, name, &n) && n.restarts == 0, "%s restarted", name);
 	}
-	rd_figure(
+	rel_figure(
 	    "many nodes and a control-socket flood",
 	    "%u nodes at 100 Hz, %d flooding clients for %.1f s (%llu requests: well-formed, "
 	    "malformed, oversized; %llu silent half lines; %llu connect-and-close; flooders at "
@@ -348,13 +348,6 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("rd-flood");
-	TCase *tc = tcase_create("flood");
-
 	signal(SIGPIPE, SIG_IGN);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 180);
-	tcase_add_test(tc, test_flood);
-	suite_add_tcase(s, tc);
-	return hd_run_suite(s);
+	return rd_run_one("rd-flood", setup, teardown, test_flood, 180);
 }

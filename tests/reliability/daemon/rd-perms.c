@@ -80,9 +80,9 @@ START_TEST(test_world_writable_plugin)
 	expect_refused("late.so", "refused: the file is writable by group or others (mode 0777)");
 	HD_CHECK(&H, !hd_node(&H, "late", &n) || n.ticks == 0, "late ticked");
 	HD_CHECK(&H, hd_node(&H, "good", &n) && n.restarts == 0 && n.ticks > 20, "good untouched");
-	rd_figure("permissions: world-writable plugin",
-		  "refused at start-up (mode 0757) and when dropped in before a reload (0777), "
-		  "with the rule named; the good node ran on");
+	rel_figure("permissions: world-writable plugin",
+		   "refused at start-up (mode 0757) and when dropped in before a reload (0777), "
+		   "with the rule named; the good node ran on");
 }
 END_TEST
 
@@ -104,9 +104,9 @@ START_TEST(test_world_writable_dir)
 	HD_CHECK(&H, chmod(H.plugdir, 0755) == 0, "chmod");
 	hd_signal(&H, SIGHUP);
 	HD_WAIT(&H, hd_ticks(&H, "a") > 0, 5000, "a loads once the directory is safe");
-	rd_figure("permissions: world-writable plugin_dir",
-		  "every plugin in it refused (modes 0777 and 1777) with the rule named; loaded "
-		  "once the directory was 0755 again");
+	rel_figure("permissions: world-writable plugin_dir",
+		   "every plugin in it refused (modes 0777 and 1777) with the rule named; loaded "
+		   "once the directory was 0755 again");
 }
 END_TEST
 
@@ -123,7 +123,7 @@ static int as_user(gid_t gid, int (*fn)(void))
 		}
 		_exit(fn());
 	}
-	return rd_reap(pid, 10000);
+	return t_child_wait(pid, 10000);
 }
 
 /* 0: connect refused with EACCES; 1: connected; 2: other error. */
@@ -181,9 +181,10 @@ START_TEST(test_control_socket)
 	r = as_user(st.st_gid, group_member_asks);
 	HD_CHECK(&H, r == 0, "uid nobody in the socket's group %d: no answer (%d)", (int)st.st_gid,
 		 r);
-	rd_figure("permissions: control socket",
-		  "mode 0660 (socket) under umask 0; a user outside owner and group gets EACCES, a "
-		  "member of its group gets answers");
+	rel_figure(
+	    "permissions: control socket",
+	    "mode 0660 (socket) under umask 0; a user outside owner and group gets EACCES, a "
+	    "member of its group gets answers");
 }
 END_TEST
 
@@ -236,9 +237,9 @@ START_TEST(test_segments)
 	if (!root) {
 		fprintf(stderr, "SKIP segments as another user: needs root to setuid\n");
 	}
-	rd_figure("permissions: segments",
-		  "0660 whether created by horusd under umask 0 or by a client under umask 077%s",
-		  root ? "; a user outside the group gets EACCES" : "");
+	rel_figure("permissions: segments",
+		   "0660 whether created by horusd under umask 0 or by a client under umask 077%s",
+		   root ? "; a user outside the group gets EACCES" : "");
 }
 END_TEST
 

@@ -137,7 +137,7 @@ START_TEST(test_reload_loop)
 		rss0, rss1);
 	HD_CHECK(&H, fd1 <= fd0, "open fds %d after the warm-up, %d after %u more reloads", fd0,
 		 fd1, reloads);
-	if (rd_asan()) {
+	if (rel_asan()) {
 		fprintf(stderr, "NOTE: ASan build: VmRSS not judged (its quarantine keeps freed "
 				"memory)\n");
 	} else {
@@ -159,12 +159,12 @@ START_TEST(test_reload_loop)
 			secs, r100, r1k, ref100, ref1k);
 		rd_judge(&H, "u100", r100, ref100, 0.99);
 		rd_judge(&H, "u1k", r1k, ref1k, 0.99);
-		rd_figure(
+		rel_figure(
 		    "reloads under load",
 		    "%u reloads (each adding or removing a plugin file and its node) in %.1f s: "
 		    "open fds %d -> %d, VmRSS %ld -> %ld KiB%s; untouched nodes kept %.2f%% "
 		    "(100 Hz) and %.2f%% (1 kHz) of their ticks",
-		    reloads, secs, fd0, fd1, rss0, rss1, rd_asan() ? " (ASan: not judged)" : "",
+		    reloads, secs, fd0, fd1, rss0, rss1, rel_asan() ? " (ASan: not judged)" : "",
 		    r100 * 100, r1k * 100);
 	}
 	HD_CHECK(&H, hd_node(&H, "u100", &n) && n.restarts == 0, "u100 restarted");
@@ -179,12 +179,5 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("rd-reload");
-	TCase *tc = tcase_create("reload_loop");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 180);
-	tcase_add_test(tc, test_reload_loop);
-	suite_add_tcase(s, tc);
-	return hd_run_suite(s);
+	return rd_run_one("rd-reload", setup, teardown, test_reload_loop, 180);
 }

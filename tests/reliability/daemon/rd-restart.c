@@ -216,27 +216,28 @@ START_TEST(test_kill_restart)
 	}
 
 	atomic_store(&C->stop, 1);
-	HD_CHECK(&H, rd_reap(cpid, 5000) == 0, "the client exited badly");
+	HD_CHECK(&H, t_child_wait(cpid, 5000) == 0, "the client exited badly");
 	HD_CHECK(&H, atomic_load(&C->error) == 0, "client: %s", strerror(-atomic_load(&C->error)));
 	HD_CHECK(&H, atomic_load(&C->torn) == 0, "client: %llu torn messages",
 		 (unsigned long long)atomic_load(&C->torn));
 	HD_CHECK(&H, hd_ticks(&H, "other") > 0, "other ticks");
 	qsort(up_ms, restarts, sizeof(*up_ms), cmp_u64);
-	rd_figure("horusd SIGKILL and restart",
-		  "%u/%u restarts came up (control socket answering), start-up p50 %llu ms, max "
-		  "%llu ms; %u kills in %.1f s",
-		  restarts, restarts, (unsigned long long)up_ms[restarts / 2],
-		  (unsigned long long)up_ms[restarts - 1], restarts,
-		  (double)(mono_ms() - t_begin) / 1000.0);
-	rd_figure("horusd SIGKILL and restart, clients",
-		  "a client's subscription held across all %u restarts got the new daemon's "
-		  "messages every time (%llu received, 0 torn); its own publisher (%llu published) "
-		  "never stopped",
-		  restarts, (unsigned long long)atomic_load(&C->received),
-		  (unsigned long long)atomic_load(&C->published));
-	rd_figure("horusd SIGKILL and restart, /dev/shm",
-		  "%d segments in the namespace before, at most %d after each of %u restarts",
-		  baseline, shm_max, restarts);
+	rel_figure("horusd SIGKILL and restart",
+		   "%u/%u restarts came up (control socket answering), start-up p50 %llu ms, max "
+		   "%llu ms; %u kills in %.1f s",
+		   restarts, restarts, (unsigned long long)up_ms[restarts / 2],
+		   (unsigned long long)up_ms[restarts - 1], restarts,
+		   (double)(mono_ms() - t_begin) / 1000.0);
+	rel_figure(
+	    "horusd SIGKILL and restart, clients",
+	    "a client's subscription held across all %u restarts got the new daemon's "
+	    "messages every time (%llu received, 0 torn); its own publisher (%llu published) "
+	    "never stopped",
+	    restarts, (unsigned long long)atomic_load(&C->received),
+	    (unsigned long long)atomic_load(&C->published));
+	rel_figure("horusd SIGKILL and restart, /dev/shm",
+		   "%d segments in the namespace before, at most %d after each of %u restarts",
+		   baseline, shm_max, restarts);
 	horus_sub_close(mine);
 	free(up_ms);
 }
@@ -244,12 +245,5 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("rd-restart");
-	TCase *tc = tcase_create("kill_restart");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 240);
-	tcase_add_test(tc, test_kill_restart);
-	suite_add_tcase(s, tc);
-	return hd_run_suite(s);
+	return rd_run_one("rd-restart", setup, teardown, test_kill_restart, 240);
 }

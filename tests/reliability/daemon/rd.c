@@ -14,62 +14,14 @@
 
 #include "rd.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define RD_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define RD_ASAN 1
-#endif
-#endif
-#ifndef RD_ASAN
-#define RD_ASAN 0
-#endif
-
 /* "1 node list" of 200 nodes is about 130 KB. */
 #define RD_LIST_MAX (4u << 20)
 
-bool rd_asan(void)
-{
-	return RD_ASAN;
-}
-
-double rd_scale(void)
-{
-	static double scale;
-	const char *env = getenv("HORUS_RELIABILITY_SCALE");
-
-	if (scale > 0) {
-		return scale;
-	}
-	if (env && *env) {
-		char *end;
-		double v = strtod(env, &end);
-
-		if (*end != '\0' || !(v > 0) || v > 1000) {
-			fprintf(stderr, "HORUS_RELIABILITY_SCALE=%s: want a number in (0, 1000]\n",
-				env);
-			exit(2);
-		}
-		scale = v;
-		printf("note: loop counts scaled by %g (HORUS_RELIABILITY_SCALE)\n", scale);
-	} else if (rd_asan()) {
-		/* Every start-up, reload and request costs several times more under ASan. */
-		scale = 0.25;
-		printf("note: ASan build: loop counts scaled by %g (set HORUS_RELIABILITY_SCALE to "
-		       "change)\n",
-		       scale);
-	} else {
-		scale = 1;
-	}
-	fflush(stdout);
-	return scale;
-}
-
 unsigned rd_count(unsigned base, unsigned min)
 {
-	double n = base * rd_scale();
+	unsigned n = rel_count(base);
 
-	return n < min ? min : (unsigned)n;
+	return n < min ? min : n;
 }
 
 unsigned rd_count_unscaled_by_asan(unsigned base, unsigned min)
@@ -79,16 +31,17 @@ unsigned rd_count_unscaled_by_asan(unsigned base, unsigned min)
 	return env && *env ? rd_count(base, min) : base;
 }
 
-void rd_figure(const char *what, const char *fmt, ...)
+int rd_run_one(const char *name, void (*setup)(void), void (*teardown)(void), const TTest *test,
+	       int timeout_s)
 {
-	va_list ap;
+	Suite *s = suite_create(name);
+	TCase *tc = tcase_create(name);
 
-	printf("RELIABILITY: %s: ", what);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, timeout_s);
+	tcase_add_test(tc, test);
+	suite_add_tcase(s, tc);
+	return hd_run_suite(s);
 }
 
 /* ---- node list snapshots ------------------------------------------------------------------ */
@@ -269,27 +222,4 @@ pid_t rd_spawn(int (*fn)(void *arg), void *arg)
 		_exit(fn(arg));
 	}
 	return pid;
-}
-
-int rd_reap(pid_t pid, int timeout_ms)
-{
-	uint64_t end = mono_ms() + (uint64_t)timeout_ms;
-	int status;
-
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (r == pid) {
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		}
-		if (r < 0 && errno != EINTR) {
-			return -1;
-		}
-		if (mono_ms() > end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return -1;
-		}
-		usleep(5000); /* polling the child's exit, bounded by timeout_ms */
-	}
 }

@@ -14,23 +14,22 @@
 #include <sys/types.h>
 
 #include "harness.h"
-
-/* True when built with AddressSanitizer (gcc or clang): the daemon of that build is too. */
-bool rd_asan(void);
+#include "rel.h"
 
 /*
- * Factor applied to loop counts and node counts: $HORUS_RELIABILITY_SCALE if set (a positive
- * number), else 0.25 under ASan, else 1. The first call prints which one applies.
+ * Run size and figure lines come from the bus suites' rel.h (rel_asan, rel_scale, rel_count,
+ * rel_figure: $HORUS_RELIABILITY_SCALE, 0.25 under ASan), so that both halves of the campaign
+ * scale and report alike. On top of them:
  */
-double rd_scale(void);
 
-/* base * rd_scale(), at least min. */
+/* rel_count(base), at least min. */
 unsigned rd_count(unsigned base, unsigned min);
 /* For loops that cost about as much under ASan: base times $HORUS_RELIABILITY_SCALE if set. */
 unsigned rd_count_unscaled_by_asan(unsigned base, unsigned min);
 
-/* Prints "RELIABILITY: <what>: <figure>" on stdout (the report collects these lines). */
-void rd_figure(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Runs a suite of one test case with one test under a checked fixture; the exit status. */
+int rd_run_one(const char *name, void (*setup)(void), void (*teardown)(void), const TTest *test,
+	       int timeout_s);
 
 /* One node's counters in a snapshot of "1 node list". */
 struct rd_node {
@@ -73,12 +72,13 @@ long rd_rss_kib(pid_t pid);
 /* Open file descriptors of pid (entries of /proc/PID/fd), -1 if unknown. */
 int rd_fd_count(pid_t pid);
 
-/* Runs fn(arg) in a child process that dies with the test (PR_SET_PDEATHSIG) and _exit()s
- * with fn's return value. */
+/*
+ * Runs fn(arg) in a child process that _exit()s with fn's return value, like rel_spawn(), but
+ * dies with the test (PR_SET_PDEATHSIG): a flooder or client must not outlive a test that timed
+ * out.
+ */
 pid_t rd_spawn(int (*fn)(void *arg), void *arg);
 
-/* Waits up to timeout_ms for pid; its exit status (0..255), 128 + signal, or -1 if still alive
- * (then it is killed). */
-int rd_reap(pid_t pid, int timeout_ms);
+/* (Waiting for a child: t_child_wait() of tests/unit/common.h.) */
 
 #endif /* HORUS_TESTS_RELIABILITY_DAEMON_RD_H */
