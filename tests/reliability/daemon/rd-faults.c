@@ -37,10 +37,8 @@ static const char *const healthy[] = {"o100", "o250", "o500"};
 
 static void setup(void)
 {
-	hd_init(&H);
-	hd_plugin(&H, "testnode", "testnode");
-	hd_init(&R);
-	hd_plugin(&R, "testnode", "testnode");
+	rd_init(&H);
+	rd_init(&R);
 }
 
 static void teardown(void)

@@ -50,10 +50,8 @@ static struct flood_stats *F;
 
 static void setup(void)
 {
-	hd_init(&H);
-	hd_plugin(&H, "testnode", "testnode");
-	hd_init(&R);
-	hd_plugin(&R, "testnode", "testnode");
+	rd_init(&H);
+	rd_init(&R);
 	F = mmap(NULL, sizeof(*F), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ck_assert(F != MAP_FAILED);
 	memset(F, 0, sizeof(*F));

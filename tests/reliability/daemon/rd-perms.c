@@ -41,8 +41,7 @@ static bool root;
 
 static void setup(void)
 {
-	hd_init(&H);
-	hd_plugin(&H, "testnode", "testnode");
+	rd_init(&H);
 }
 
 static void teardown(void)

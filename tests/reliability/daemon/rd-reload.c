@@ -37,10 +37,8 @@ static struct hd R; /* the reference: the same untouched nodes, no reloads */
 
 static void setup(void)
 {
-	hd_init(&H);
-	hd_plugin(&H, "testnode", "testnode");
-	hd_init(&R);
-	hd_plugin(&R, "testnode", "testnode");
+	rd_init(&H);
+	rd_init(&R);
 }
 
 static void teardown(void)

@@ -55,8 +55,7 @@ static struct client_state *C;
 
 static void setup(void)
 {
-	hd_init(&H);
-	hd_plugin(&H, "testnode", "testnode");
+	rd_init(&H);
 	C = mmap(NULL, sizeof(*C), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ck_assert(C != MAP_FAILED);
 	memset(C, 0, sizeof(*C));

@@ -31,6 +31,12 @@ unsigned rd_count_unscaled_by_asan(unsigned base, unsigned min)
 	return env && *env ? rd_count(base, min) : base;
 }
 
+void rd_init(struct hd *h)
+{
+	hd_init(h);
+	hd_plugin(h, "testnode", "testnode");
+}
+
 int rd_run_one(const char *name, void (*setup)(void), void (*teardown)(void), const TTest *test,
 	       int timeout_s)
 {

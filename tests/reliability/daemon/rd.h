@@ -27,6 +27,9 @@ unsigned rd_count(unsigned base, unsigned min);
 /* For loops that cost about as much under ASan: base times $HORUS_RELIABILITY_SCALE if set. */
 unsigned rd_count_unscaled_by_asan(unsigned base, unsigned min);
 
+/* hd_init() with the test node in plugin_dir as testnode.so: every test here starts so. */
+void rd_init(struct hd *h);
+
 /* Runs a suite of one test case with one test under a checked fixture; the exit status. */
 int rd_run_one(const char *name, void (*setup)(void), void (*teardown)(void), const TTest *test,
 	       int timeout_s);
