@@ -154,7 +154,7 @@ void hub_uncount(struct shm_seg *seg, struct shm_slot *slot, uint64_t busy)
 
 static void wake_readers(struct shm_header *h)
 {
-	shm_wake(&h->data_futex, &h->data_waiters);
+	shm_wake(&h->data_futex, &h->data_sleepers);
 }
 
 static void shared_commit(struct shm_seg *seg, const struct hub_loan *loan)
@@ -471,7 +471,7 @@ static int solo_commit(struct shm_seg *seg, struct hub_writer *w, const struct h
 	}
 	solo_leave(seg, w);
 	if (r == 0) {
-		shm_wake_unfenced(&h->data_futex, &h->data_waiters);
+		shm_wake_unfenced(&h->data_futex, &h->data_sleepers);
 	}
 	return r;
 }
@@ -904,6 +904,6 @@ int hub_wait(struct shm_seg *seg, struct hub_reader *rd, int64_t timeout_ns)
 	if (timeout_ns == 0 && !hub_ready(seg, rd)) {
 		(void)check_stuck(seg, rd);
 	}
-	return shm_wait(seg, &h->data_futex, &h->data_waiters, hub_ready_fn, hub_on_wake, rd,
+	return shm_wait(seg, &h->data_futex, &h->data_sleepers, hub_ready_fn, hub_on_wake, rd,
 			timeout_ns);
 }

@@ -42,9 +42,8 @@ struct shm_participant {
 	_Atomic uint32_t role;
 	_Atomic uint32_t gen;
 	_Atomic int32_t pid;
-	_Atomic uint32_t waiting; /* 1 while blocked in a futex wait (counted in *waiters) */
-	_Atomic uint32_t active;  /* hub sole publisher: odd while inside a claim or commit */
-	uint32_t reserved[3];
+	_Atomic uint32_t active; /* hub sole publisher: odd while inside a claim or commit */
+	uint32_t reserved[4];
 };
 
 struct shm_header {
@@ -78,11 +77,15 @@ struct shm_header {
 	/* Written by the consumer (link). */
 	alignas(SHM_CACHELINE) _Atomic uint64_t tail; /* link: next sequence to receive */
 
-	/* Sleepers. Futex words are 32 bits; they count wake-ups, not messages. */
+	/*
+	 * Sleepers: bit i is set while participant i is blocked in a futex wait. One atomic OR
+	 * registers and one AND leaves, so a sleeper killed at any instant leaves at most its own
+	 * bit, which whoever reclaims its entry clears. Futex words count wake-ups, not messages.
+	 */
 	alignas(SHM_CACHELINE) _Atomic uint32_t data_futex;
-	_Atomic uint32_t data_waiters;
 	_Atomic uint32_t space_futex; /* link: producer waits for room */
-	_Atomic uint32_t space_waiters;
+	_Atomic uint64_t data_sleepers;
+	_Atomic uint64_t space_sleepers;
 
 	/* Bookkeeping, rarely written. */
 	alignas(SHM_CACHELINE) _Atomic uint32_t publishers;
@@ -157,6 +160,7 @@ _Static_assert(offsetof(struct shm_header, ready) == 48, "ready offset is ABI");
 _Static_assert(offsetof(struct shm_header, name) == 64, "name offset is ABI");
 _Static_assert(sizeof(struct shm_slot) == 16, "slot header is 16 bytes");
 _Static_assert(sizeof(struct shm_participant) == 32, "participant entries pack two per line");
+_Static_assert(SHM_PARTICIPANTS <= 64, "one sleeper bit per participant");
 _Static_assert(sizeof(struct shm_header) % SHM_CACHELINE == 0, "header keeps slots aligned");
 
 #endif /* HORUS_SHM_LAYOUT_H */

@@ -89,7 +89,7 @@ static void publish(struct shm_seg *seg, struct link_end *end, struct shm_slot *
 	atomic_store_explicit(&h->bytes,
 			      atomic_load_explicit(&h->bytes, memory_order_relaxed) + len,
 			      memory_order_relaxed);
-	shm_wake(&h->data_futex, &h->data_waiters);
+	shm_wake(&h->data_futex, &h->data_sleepers);
 }
 
 int link_send(struct shm_seg *seg, struct link_end *end, const void *data, size_t len)
@@ -160,7 +160,7 @@ int link_recv(struct shm_seg *seg, struct link_end *end, void *buf, size_t cap)
 	}
 	end->pos++;
 	atomic_store_explicit(&h->tail, end->pos, memory_order_release);
-	shm_wake(&h->space_futex, &h->space_waiters);
+	shm_wake(&h->space_futex, &h->space_sleepers);
 	return (int)len;
 }
 
@@ -179,12 +179,12 @@ static bool data_ready(struct shm_seg *seg, void *arg)
 
 int link_wait_space(struct shm_seg *seg, struct link_end *end, int64_t timeout_ns)
 {
-	return shm_wait(seg, &seg->hdr->space_futex, &seg->hdr->space_waiters, space_ready, NULL,
+	return shm_wait(seg, &seg->hdr->space_futex, &seg->hdr->space_sleepers, space_ready, NULL,
 			end, timeout_ns);
 }
 
 int link_wait_data(struct shm_seg *seg, struct link_end *end, int64_t timeout_ns)
 {
-	return shm_wait(seg, &seg->hdr->data_futex, &seg->hdr->data_waiters, data_ready, NULL, end,
+	return shm_wait(seg, &seg->hdr->data_futex, &seg->hdr->data_sleepers, data_ready, NULL, end,
 			timeout_ns);
 }

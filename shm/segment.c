@@ -148,12 +148,11 @@ int shm_membarrier(void)
 	return 0;
 }
 
-int shm_wait(struct shm_seg *seg, _Atomic uint32_t *futex, _Atomic uint32_t *waiters,
+int shm_wait(struct shm_seg *seg, _Atomic uint32_t *futex, _Atomic uint64_t *sleepers,
 	     shm_ready_fn ready, void (*on_wake)(struct shm_seg *seg, void *arg), void *arg,
 	     int64_t timeout_ns)
 {
-	_Atomic uint32_t *flag = seg->part >= 0 ? &seg->hdr->parts[seg->part].waiting : NULL;
-	uint64_t start;
+	uint64_t start, bit;
 	int r = 0;
 
 	if (ready(seg, arg)) {
@@ -162,13 +161,12 @@ int shm_wait(struct shm_seg *seg, _Atomic uint32_t *futex, _Atomic uint32_t *wai
 	if (timeout_ns == 0) {
 		return -ETIMEDOUT;
 	}
-	start = shm_now_ns();
-	/* Counted first, flagged second: a crash between the two leaves one extra count (a
-	 * needless wake-up per message), never a missed one. */
-	atomic_fetch_add_explicit(waiters, 1, memory_order_seq_cst);
-	if (flag) {
-		atomic_store_explicit(flag, 1, memory_order_relaxed);
+	if (seg->part < 0 || seg->part >= (int)SHM_PARTICIPANTS) {
+		return -EINVAL; /* only a participant can register as a sleeper */
 	}
+	start = shm_now_ns();
+	bit = UINT64_C(1) << seg->part;
+	atomic_fetch_or_explicit(sleepers, bit, memory_order_seq_cst);
 	for (bool expired = false;; expired = r == -ETIMEDOUT) {
 		int64_t slice = WAIT_SLICE_NS;
 		uint32_t fv;
@@ -207,22 +205,19 @@ int shm_wait(struct shm_seg *seg, _Atomic uint32_t *futex, _Atomic uint32_t *wai
 			on_wake(seg, arg);
 		}
 	}
-	if (flag) {
-		atomic_store_explicit(flag, 0, memory_order_relaxed);
-	}
-	atomic_fetch_sub_explicit(waiters, 1, memory_order_relaxed);
+	atomic_fetch_and_explicit(sleepers, ~bit, memory_order_relaxed);
 	return r;
 }
 
-void shm_wake(_Atomic uint32_t *futex, _Atomic uint32_t *waiters)
+void shm_wake(_Atomic uint32_t *futex, _Atomic uint64_t *sleepers)
 {
 	atomic_thread_fence(memory_order_seq_cst);
-	shm_wake_unfenced(futex, waiters);
+	shm_wake_unfenced(futex, sleepers);
 }
 
-void shm_wake_unfenced(_Atomic uint32_t *futex, _Atomic uint32_t *waiters)
+void shm_wake_unfenced(_Atomic uint32_t *futex, _Atomic uint64_t *sleepers)
 {
-	if (atomic_load_explicit(waiters, memory_order_relaxed)) {
+	if (atomic_load_explicit(sleepers, memory_order_relaxed)) {
 		atomic_fetch_add_explicit(futex, 1, memory_order_relaxed);
 		shm_futex_wake_all(futex);
 	}
@@ -561,9 +556,8 @@ static void part_cleanup(struct shm_seg *seg, uint32_t i)
 		}
 		hub_solo_forget(seg, i); /* after the holes: a new sole publisher sees them */
 	}
-	if (atomic_exchange_explicit(&p->waiting, 0, memory_order_relaxed)) {
-		counter_dec(role == SHM_ROLE_PRODUCER ? &h->space_waiters : &h->data_waiters);
-	}
+	atomic_fetch_and_explicit(&h->data_sleepers, ~(UINT64_C(1) << i), memory_order_relaxed);
+	atomic_fetch_and_explicit(&h->space_sleepers, ~(UINT64_C(1) << i), memory_order_relaxed);
 	if (counter) {
 		counter_dec(counter);
 	}
@@ -589,7 +583,6 @@ int shm_part_claim(struct shm_seg *seg, uint32_t role)
 		part_cleanup(seg, i); /* whoever had it before is gone */
 		atomic_fetch_add_explicit(&p->gen, 1, memory_order_relaxed);
 		atomic_store_explicit(&p->pid, (int32_t)getpid(), memory_order_relaxed);
-		atomic_store_explicit(&p->waiting, 0, memory_order_relaxed);
 		atomic_store_explicit(&p->active, 0, memory_order_relaxed);
 		atomic_store_explicit(&p->role, role, memory_order_release);
 		if (counter) {

@@ -23,9 +23,11 @@ static void fill_info(struct shm_seg *seg, struct horus_topic_info *info)
 	info->capacity = seg->capacity;
 	info->max_msg = seg->max_msg;
 	info->creator_pid = h->creator_pid;
+	/* First: what dead participants left (their uncommitted counts, sleeper bits) is taken
+	 * back before the counters are read, so one look shows the result. */
+	shm_reap_all(seg);
 	info->messages = atomic_load_explicit(&h->messages, memory_order_relaxed);
 	info->bytes = atomic_load_explicit(&h->bytes, memory_order_relaxed);
-	shm_reap_all(seg); /* dead participants' leftovers, sleeper counts included */
 	if (seg->kind == HORUS_KIND_HUB) {
 		/* Counted from the participants themselves: the header's counters are hints that a
 		 * crash between two stores can leave one off. */
@@ -131,7 +133,7 @@ static int list_one(const char *file, void *userdata)
 	struct list_ctx *ctx = userdata;
 	struct horus_topic_info info;
 	char topic[HORUS_TOPIC_MAX + 1];
-	struct shm_seg seg = { .fd = -1, .part = -1 };
+	struct shm_seg seg = {.fd = -1, .part = -1};
 	uint32_t kind;
 	int fd;
 
@@ -162,7 +164,7 @@ HORUS_EXPORT int horus_topic_list(const char *ns,
 				  void *userdata)
 {
 	char nsbuf[HORUS_NAMESPACE_MAX + 1];
-	struct list_ctx ctx = { .cb = cb, .userdata = userdata };
+	struct list_ctx ctx = {.cb = cb, .userdata = userdata};
 	int r;
 
 	if (!cb) {

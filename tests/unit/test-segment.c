@@ -656,11 +656,10 @@ START_TEST(wild_participants)
 	for (uint32_t i = 0; i < SHM_PARTICIPANTS; i++) {
 		atomic_store(&m.hdr->parts[i].role, i % 2 ? SHM_ROLE_PUB : 1000 + i);
 		atomic_store(&m.hdr->parts[i].pid, -1);
-		atomic_store(&m.hdr->parts[i].waiting, 1);
 	}
 	atomic_store(&m.hdr->publishers, 0);
 	atomic_store(&m.hdr->subscribers, 0);
-	atomic_store(&m.hdr->data_waiters, 0);
+	atomic_store(&m.hdr->data_sleepers, UINT64_MAX); /* every dead entry "asleep" */
 	t_seg_unmap(&m);
 
 	/* Nobody holds a participant lock: every entry is a dead one, reclaimed on the way. */
@@ -672,7 +671,7 @@ START_TEST(wild_participants)
 	ck_assert_uint_eq(info.subscribers, 1);
 	horus_sub_close(sub);
 	t_seg_map(&m, HORUS_KIND_HUB, "parts");
-	ck_assert_uint_eq(atomic_load(&m.hdr->data_waiters), 0);
+	ck_assert_uint_eq(atomic_load(&m.hdr->data_sleepers), 0);
 	t_seg_unmap(&m);
 }
 END_TEST

@@ -129,7 +129,9 @@ START_TEST(stop_subscriber)
 	T_POLL(atomic_load(&sh->newest_count) > resume, 10000);
 	ck_assert_uint_gt(atomic_load(&sh->newest_count), resume);
 	lost_jump = atomic_load(&sh->lost) - lost_before;
-	ck_assert_msg(lost_jump + opts.capacity >= published_stopped,
+	/* The publisher counts a message after its publish returns: the snapshot taken at the
+	 * stop can trail what was committed by one, which the reader may still have read. */
+	ck_assert_msg(lost_jump + opts.capacity + 1 >= published_stopped,
 		      "lost rose by %llu while %llu messages were published in a ring of %u",
 		      (unsigned long long)lost_jump, (unsigned long long)published_stopped,
 		      opts.capacity);
