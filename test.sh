@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs what is missing, builds, and runs every test suite.
-#   ./test.sh            everything: release build, ASan+UBSan build, TSan build, bounded fuzzing
+#   ./test.sh            everything: release build (unit, daemon, integration, shipped nodes,
+#                        horusctl, install, docs and reliability suites), cppcheck,
+#                        ASan+UBSan build, TSan build, bounded fuzzing
 #   QUICK=1 ./test.sh    only the normal build's suites
 set -eu
 cd "$(dirname "$0")"
@@ -21,6 +23,9 @@ echo "== build (debugoptimized, -Werror)"
 build build -Dwerror=true
 echo "== tests"
 meson test -C build --print-errorlogs --num-processes "$jobs"
+
+echo "== static analysis (cppcheck)"
+scripts/static-analysis.sh
 
 if [ "${QUICK:-0}" = 1 ]; then
 	exit 0
