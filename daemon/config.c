@@ -692,10 +692,11 @@ static char *read_line(char *buf, int size, void *stream)
 	ps->line++;
 	if (too_long || nul) {
 		if (too_long) {
-			config_error_add(ps->errs, "%s:%d: line longer than %d characters", ps->file,
-					 ps->line, size - 2);
+			config_error_add(ps->errs, "%s:%d: line longer than %d characters",
+					 ps->file, ps->line, size - 2);
 		} else {
-			config_error_add(ps->errs, "%s:%d: contains a NUL byte", ps->file, ps->line);
+			config_error_add(ps->errs, "%s:%d: contains a NUL byte", ps->file,
+					 ps->line);
 		}
 		buf[0] = '\0';
 		return buf;

@@ -40,9 +40,9 @@ fi
 ninja -C "$build" build.ninja >/dev/null
 
 # Every libFuzzer target the build defines: ours (tests/fuzz) and horusctl's (tools/horusctl).
-all_targets=$(sed -n 's#^build \(tests/fuzz/fuzz-[a-z-]*\|tools/horusctl/fuzz-[a-z-]*\): c_LINKER.*#\1#p' \
-	"$build/build.ninja" | grep -v 'fuzz-gen-corpus\|fuzz-race-geometry\|fuzz-repro-truncate' |
-	sort -u)
+target_re='tests/fuzz/fuzz-[a-z-]*\|tools/horusctl/fuzz-[a-z-]*'
+all_targets=$(sed -n "s#^build \\($target_re\\): c_LINKER.*#\\1#p" "$build/build.ninja" |
+	grep -v 'fuzz-gen-corpus\|fuzz-race-geometry\|fuzz-repro-truncate' | sort -u)
 target_path() {
 	for p in $all_targets; do
 		if [ "$(basename "$p")" = "$1" ]; then
@@ -50,7 +50,7 @@ target_path() {
 			return 0
 		fi
 	done
-	echo "run-fuzz: no target $1 in $build (known: $(echo $all_targets | xargs -n1 basename | tr '\n' ' '))" >&2
+	echo "run-fuzz: no target $1 in $build; known:" "$all_targets" >&2
 	return 1
 }
 
@@ -92,7 +92,7 @@ case "${1:-}" in
 	;;
 esac
 
-targets=${*:-$(echo $all_targets | xargs -n1 basename)}
+targets=${*:-$(echo "$all_targets" | xargs -n1 basename)}
 mkdir -p "$build/artifacts"
 status=0
 for t in $targets; do
