@@ -27,6 +27,7 @@
  * even 10 KiB (a node's stats, a plugin's handle) shows as a megabyte. */
 #define RSS_SLACK_KIB 768
 #define MEASURE_MS 5000
+#define CAP_S 60 /* the loop's wall-clock cap: 100 reloads take about 1.5 s here */
 
 #define BASE_NODES                                                                                 \
 	"[node.u100]\nplugin = testnode\nrate_hz = 100\n"                                          \
@@ -121,9 +122,12 @@ START_TEST(test_reload_loop)
 		uint64_t until = mono_ms() + MEASURE_MS;
 		unsigned k = 0;
 
-		while (k < reloads || mono_ms() < until || k % 2) {
+		uint64_t cap = mono_ms() + CAP_S * 1000u;
+
+		while ((k < reloads || mono_ms() < until || k % 2) && (mono_ms() < cap || k % 2)) {
 			churn(WARMUP + k++);
 		}
+		rel_loop_ended(k, reloads, CAP_S);
 		reloads = k;
 	}
 	rd_snapshot(&H, &b);
