@@ -5,8 +5,8 @@
  * through: a well-formed request (its reply must be that request's JSON), a malformed line (the
  * reply must be an error), an oversized line (an error or a closed connection), half a line then
  * silence (the connection is kept open, up to SILENT_PER_FLOODER at a time), and a connection
- * closed at once.
- * Meanwhile:
+ * closed at once. Before the flood, a line with a NUL byte and one with a 256-byte node name
+ * are refused with errors that say so. Meanwhile:
  *  - this process asks "1 status" every 50 ms: every request is answered (a fresh connection,
  *    well-formed), and the slowest answer is reported;
  *  - every node keeps >= 99% of its ticks over the flood (ticks counters of "1 node list").
@@ -230,6 +230,24 @@ static double worst_ratio(const struct rd_snapshot *x, const struct rd_snapshot 
 	return worst;
 }
 
+/*
+ * Lines the parser must refuse although a prefix reads well: a NUL byte (a C-string parser would
+ * answer "1 status"), and a node name past CONTROL_NAME_MAX (255 bytes).
+ */
+static void refused_lines(void)
+{
+	static const char nul[] = "1 status\0 and more\n";
+	char reply[HD_REPLY_MAX], longname[320];
+
+	HD_CHECK(&H, ask(nul, sizeof(nul) - 1, reply, sizeof(reply)) == 0, "connect");
+	HD_CHECK(&H, is_reply(reply) && strstr(reply, "NUL byte"), "a NUL byte: %s", reply);
+	memset(longname, 'n', sizeof(longname));
+	memcpy(longname, "1 node info ", 12);
+	longname[12 + 256] = '\n';
+	HD_CHECK(&H, ask(longname, 12 + 257, reply, sizeof(reply)) == 0, "connect");
+	HD_CHECK(&H, is_reply(reply) && strstr(reply, "longer than 255"), "a long name: %s", reply);
+}
+
 START_TEST(test_flood)
 {
 	unsigned nodes = rd_count(NODES, 20);
@@ -266,6 +284,7 @@ START_TEST(test_flood)
 			20000, "all %u reference nodes running", nodes);
 	}
 
+	refused_lines();
 	rd_snapshot(&H, &a);
 	rd_snapshot(&R, &ra);
 	HD_CHECK(&H, a.n == nodes, "%zu nodes listed, want %u", a.n, nodes);
