@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <sched.h>
@@ -124,6 +125,23 @@ uint64_t shm_wait_late_wakeups(void)
 
 /* 1: this process registered for MEMBARRIER_CMD_GLOBAL_EXPEDITED, -1: it cannot, 0: untried. */
 static _Atomic int membarrier_state;
+
+static void membarrier_forget(void)
+{
+	/* A forked child has a new address space, and registration belongs to the old one. */
+	atomic_store_explicit(&membarrier_state, 0, memory_order_relaxed);
+}
+
+/*
+ * Registering costs nothing in a single-threaded process and about 10 ms in a threaded one
+ * (the kernel synchronises every thread), so it is done when the library is loaded, not on a
+ * publisher's first message, which a node sends from a deadline-checked tick.
+ */
+__attribute__((constructor)) static void membarrier_at_load(void)
+{
+	(void)pthread_atfork(NULL, NULL, membarrier_forget);
+	(void)shm_membarrier_register();
+}
 
 bool shm_membarrier_register(void)
 {
