@@ -183,7 +183,9 @@ int cmd_topic_list(struct ctl *c)
 		free(s.v);
 		return CTL_EXIT_FAIL;
 	}
-	qsort(s.v, s.n, sizeof(s.v[0]), cmp_topic);
+	if (s.n > 1) { /* qsort(NULL, 0, ...) is undefined */
+		qsort(s.v, s.n, sizeof(s.v[0]), cmp_topic);
+	}
 	if (c->args.json) {
 		list_json(c, &s);
 		r = CTL_EXIT_OK;
