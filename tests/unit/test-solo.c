@@ -306,8 +306,10 @@ START_TEST(owner_killed)
 		 * it (two stores apart; the shared protocol has the same window) takes that count
 		 * with it: holes can only be short. */
 		ck_assert_uint_le(info.messages + info.holes, info.sequences);
-		/* Each victim may have completed one message after its last count update. */
-		ck_assert_uint_ge(info.messages, dead + mine);
+		/* Each victim may have completed one message after its last count update, or
+		 * been killed in the documented window of a commit (docs/bus.md) that leaves
+		 * `messages` one short: never more than one either way per victim. */
+		ck_assert_uint_ge(info.messages + 60, dead + mine);
 		ck_assert_uint_le(info.messages, dead + mine + 60);
 	}
 	t_shared_free(st, sizeof(*st));
