@@ -7,8 +7,9 @@
  *
  * Invariants: the namespace never holds more than its two topics' segments, nor more bytes
  * than their full size; a clean with nobody attached leaves nothing behind, whatever instant
- * the creator died at; a segment left unready by a creator killed mid-creation is refused
- * (-EPROTO, never a hang or a crash) until a clean removes it; `clean` twice in a row removes
+ * the creator died at; a segment left unready by a creator killed mid-creation is never refused
+ * (-EPROTO): the next opener, after a short grace, removes it and creates the topic anew, and
+ * one that only looks finds no topic; `clean` twice in a row removes
  * nothing the second time (horus_clean(), and `horusctl clean` when it is built).
  */
 
@@ -69,8 +70,9 @@ static int churn(void *arg)
 }
 
 /*
- * How many of the topics' segments a killed creator left unready: every opener refuses those
- * with -EPROTO (after a short grace, in case the creator were alive) until a clean.
+ * How many of the topics' segments are refused as unready (-EPROTO): none may be, since an
+ * opener removes what a killed creator left unready (after a short grace, in case the creator
+ * were alive).
  */
 static unsigned unready_segments(void)
 {
@@ -148,8 +150,8 @@ START_TEST(footprint_under_kills)
 	rel_figure(
 	    "/dev/shm footprint under SIGKILL",
 	    "%u rounds in %.1f s, children killed while: creating/attaching the Hub topic "
-	    "%u, the Link %u, writing %u, not started %u; %u segments left unready by a "
-	    "creator killed mid-creation, refused (-EPROTO) until a clean; at most %u segments, "
+	    "%u, the Link %u, writing %u, not started %u; %u segments refused as unready "
+	    "(a creator killed mid-creation; the next opener removes them); at most %u segments, "
 	    "%llu bytes (2 topics: %llu bytes); every clean left 0 segments, 0 bytes (%u "
 	    "removed); at the end %s twice: the second removed 0",
 	    done, (double)t0 / T_S, by_phase[PHASE_HUB_OPEN], by_phase[PHASE_LINK_OPEN],
@@ -157,6 +159,7 @@ START_TEST(footprint_under_kills)
 	    (unsigned long long)max_bytes, (unsigned long long)full, cleaned, used);
 	rel_loop_ended(done, rounds, LOOP_CAP_S);
 	ck_assert_uint_gt(by_phase[PHASE_WRITE], 0);
+	ck_assert_uint_eq(refused, 0);
 	t_shared_free(sh, sizeof(*sh));
 }
 END_TEST
