@@ -5,8 +5,8 @@
  *     status | pools | node list | node info NAME | node stop|start|restart NAME | reload
  * and each gets one line back: a JSON object with "schema": 1 and either the result or
  * "error": "...". The line is parsed by control_parse() (control-parse.h). Lines longer than
- * CONTROL_LINE_MAX, or a client silent for CONTROL_IDLE_S, are dropped; the daemon never waits
- * on a client.
+ * CONTROL_LINE_MAX, a line not finished within CONTROL_PARTIAL_S, or a client silent for
+ * CONTROL_IDLE_S, are dropped; the daemon never waits on a client.
  */
 
 #include <errno.h>
@@ -30,6 +30,9 @@
 #include "log.h"
 
 #define CONTROL_IDLE_S 30
+/* A request line must be complete this long after its first byte: a client cannot hold one of
+ * the CONTROL_CLIENTS_MAX slots with a half-written line (or by trickling it) for long. */
+#define CONTROL_PARTIAL_S 2
 #define CONTROL_CLIENTS_MAX 128
 
 struct control {
@@ -52,7 +55,8 @@ struct pending {
 struct client {
 	struct control *ctl;
 	struct pending *pending; /* at most one outstanding */
-	bool closing;            /* close once the output is written */
+	bool closing;		 /* close once the output is written */
+	uint64_t partial_since;	 /* when the unfinished line in the input began, or 0 */
 };
 
 /* ---- JSON output ------------------------------------------------------------------------- */
@@ -73,7 +77,7 @@ static void json_str(struct evbuffer *out, const char *s)
 }
 
 static void reply_error(struct evbuffer *out, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void reply_error(struct evbuffer *out, const char *fmt, ...)
 {
@@ -100,21 +104,20 @@ static void node_json(struct evbuffer *out, const struct node_info *n)
 	evbuffer_add_printf(out, ", \"plugin\": ");
 	json_str(out, n->plugin);
 	evbuffer_add_printf(
-		out,
-		", \"state\": \"%s\", \"rate_hz\": %.6g, \"actual_hz\": %.6g, \"ticks\": %llu, "
-		"\"skipped\": %llu, \"order\": %d, "
-		"\"tick_us\": {\"p50\": %.3f, \"p99\": %.3f, \"max\": %.3f}, "
-		"\"late_us\": {\"p50\": %.3f, \"p99\": %.3f, \"max\": %.3f}, "
-		"\"deadline_ms\": %.6g, \"deadline_misses\": %llu, \"watchdog_ms\": %.6g, "
-		"\"watchdog_trips\": %llu, \"circuit\": \"%s\", \"failures\": %llu, "
-		"\"restarts\": %llu, \"last_error\": ",
-		node_state_name(n->state), n->rate_hz, n->actual_hz, (unsigned long long)n->ticks,
-		(unsigned long long)n->skipped, n->order, us(n->tick_p50_ns), us(n->tick_p99_ns),
-		us(n->tick_max_ns), us(n->late_p50_ns), us(n->late_p99_ns), us(n->late_max_ns),
-		n->deadline_ns / 1e6, (unsigned long long)n->deadline_misses,
-		n->watchdog_ns / 1e6, (unsigned long long)n->watchdog_trips,
-		circuit_state_name(n->circuit), (unsigned long long)n->failures,
-		(unsigned long long)n->restarts);
+	    out,
+	    ", \"state\": \"%s\", \"rate_hz\": %.6g, \"actual_hz\": %.6g, \"ticks\": %llu, "
+	    "\"skipped\": %llu, \"order\": %d, "
+	    "\"tick_us\": {\"p50\": %.3f, \"p99\": %.3f, \"max\": %.3f}, "
+	    "\"late_us\": {\"p50\": %.3f, \"p99\": %.3f, \"max\": %.3f}, "
+	    "\"deadline_ms\": %.6g, \"deadline_misses\": %llu, \"watchdog_ms\": %.6g, "
+	    "\"watchdog_trips\": %llu, \"circuit\": \"%s\", \"failures\": %llu, "
+	    "\"restarts\": %llu, \"last_error\": ",
+	    node_state_name(n->state), n->rate_hz, n->actual_hz, (unsigned long long)n->ticks,
+	    (unsigned long long)n->skipped, n->order, us(n->tick_p50_ns), us(n->tick_p99_ns),
+	    us(n->tick_max_ns), us(n->late_p50_ns), us(n->late_p99_ns), us(n->late_max_ns),
+	    n->deadline_ns / 1e6, (unsigned long long)n->deadline_misses, n->watchdog_ns / 1e6,
+	    (unsigned long long)n->watchdog_trips, circuit_state_name(n->circuit),
+	    (unsigned long long)n->failures, (unsigned long long)n->restarts);
 	if (n->last_error) {
 		json_str(out, strerror(n->last_error));
 	} else {
@@ -143,9 +146,8 @@ static void cmd_status(struct control *ctl, struct evbuffer *out)
 			    ", \"uptime_s\": %.3f, \"threads\": {\"tick\": %u, \"stuck\": %u}, "
 			    "\"plugins\": %u, \"nodes\": %u, \"dispatches\": %llu, "
 			    "\"reloads\": %u}\n",
-			    (now_ns() - ctl->d->start_ns) / 1e9, st.threads, st.retired,
-			    st.plugins, st.nodes, (unsigned long long)st.dispatches,
-			    ctl->d->reloads);
+			    (now_ns() - ctl->d->start_ns) / 1e9, st.threads, st.retired, st.plugins,
+			    st.nodes, (unsigned long long)st.dispatches, ctl->d->reloads);
 }
 
 static void cmd_pools(struct control *ctl, struct evbuffer *out)
@@ -164,18 +166,19 @@ static void cmd_pools(struct control *ctl, struct evbuffer *out)
 		evbuffer_add_printf(out, "%s{\"name\": ", i ? ", " : "");
 		json_str(out, p->name);
 		evbuffer_add_printf(
-			out,
-			", \"workers\": %u, \"threads\": %u, \"stuck\": %u, \"queue\": %u, "
-			"\"queued\": %u, \"running\": %u, \"submitted\": %llu, \"completed\": %llu, "
-			"\"failed\": %llu, \"timed_out\": %llu, \"cancelled\": %llu, \"refused\": %llu, "
-			"\"replaced\": %llu, \"latency_us\": {\"p50\": %.3f, \"p99\": %.3f, "
-			"\"max\": %.3f}}",
-			p->workers, p->live, p->stuck, p->queue, p->queued, p->running,
-			(unsigned long long)p->submitted, (unsigned long long)p->completed,
-			(unsigned long long)p->failed, (unsigned long long)p->timed_out,
-			(unsigned long long)p->cancelled, (unsigned long long)p->refused,
-			(unsigned long long)p->replaced, us(p->latency_p50_ns), us(p->latency_p99_ns),
-			us(p->latency_max_ns));
+		    out,
+		    ", \"workers\": %u, \"threads\": %u, \"stuck\": %u, \"queue\": %u, "
+		    "\"queued\": %u, \"running\": %u, \"submitted\": %llu, \"completed\": %llu, "
+		    "\"failed\": %llu, \"timed_out\": %llu, \"cancelled\": %llu, \"refused\": "
+		    "%llu, "
+		    "\"replaced\": %llu, \"latency_us\": {\"p50\": %.3f, \"p99\": %.3f, "
+		    "\"max\": %.3f}}",
+		    p->workers, p->live, p->stuck, p->queue, p->queued, p->running,
+		    (unsigned long long)p->submitted, (unsigned long long)p->completed,
+		    (unsigned long long)p->failed, (unsigned long long)p->timed_out,
+		    (unsigned long long)p->cancelled, (unsigned long long)p->refused,
+		    (unsigned long long)p->replaced, us(p->latency_p50_ns), us(p->latency_p99_ns),
+		    us(p->latency_max_ns));
 	}
 	evbuffer_add_printf(out, "]}\n");
 	free(info);
@@ -338,6 +341,37 @@ static void client_free(struct bufferevent *bev, struct client *cl)
 	bufferevent_free(bev);
 }
 
+/*
+ * While a line is unfinished, the client has CONTROL_PARTIAL_S from its first byte to end it
+ * (a silent one hits the shorter read timeout, a trickling one the check here); with no line
+ * under way it may idle for CONTROL_IDLE_S.
+ */
+static void track_partial(struct bufferevent *bev, struct client *cl)
+{
+	struct timeval idle = {.tv_sec = CONTROL_IDLE_S}, partial = {.tv_sec = CONTROL_PARTIAL_S};
+	bool unfinished = !cl->pending && evbuffer_get_length(bufferevent_get_input(bev)) > 0;
+	uint64_t now = now_ns();
+
+	if (!unfinished) {
+		if (cl->partial_since) {
+			cl->partial_since = 0;
+			bufferevent_set_timeouts(bev, &idle, &idle);
+		}
+		return;
+	}
+	if (!cl->partial_since) {
+		cl->partial_since = now;
+		bufferevent_set_timeouts(bev, &partial, &idle);
+	} else if (now - cl->partial_since > CONTROL_PARTIAL_S * 1000000000ull) {
+		reply_error(bufferevent_get_output(bev), "request not finished within %d s",
+			    CONTROL_PARTIAL_S);
+		evbuffer_drain(bufferevent_get_input(bev),
+			       evbuffer_get_length(bufferevent_get_input(bev)));
+		bufferevent_disable(bev, EV_READ);
+		cl->closing = true;
+	}
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
 	struct client *cl = arg;
@@ -356,7 +390,9 @@ static void on_read(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, evbuffer_get_length(in));
 		bufferevent_disable(bev, EV_READ);
 		cl->closing = true; /* on_write closes it once the error is out */
+		return;
 	}
+	track_partial(bev, cl);
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
@@ -378,7 +414,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		      void *arg)
 {
 	struct control *ctl = arg;
-	struct timeval idle = { .tv_sec = CONTROL_IDLE_S };
+	struct timeval idle = {.tv_sec = CONTROL_IDLE_S};
 	struct bufferevent *bev;
 	struct client *cl;
 
@@ -410,7 +446,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
 int control_open(struct daemon *d, const char *path, struct control **ret)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct control *ctl;
 	mode_t old;
 
@@ -424,7 +460,7 @@ int control_open(struct daemon *d, const char *path, struct control **ret)
 	ctl->d = d;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	snprintf(ctl->path, sizeof(ctl->path), "%s", path);
-	unlink(path); /* a socket left by a previous run */
+	unlink(path);	   /* a socket left by a previous run */
 	old = umask(0117); /* 0660: owner and group only */
 	ctl->listener = evconnlistener_new_bind(d->base, on_accept, ctl,
 						LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,

@@ -265,6 +265,73 @@ END_TEST
 
 #define MANY 100
 
+/* Waits up to timeout_ms for the daemon to close fd; its last line (if any) goes to last. */
+static bool closed_by_daemon(int fd, char *last, size_t size, int timeout_ms)
+{
+	uint64_t end = mono_ms() + (uint64_t)timeout_ms;
+	char byte;
+
+	last[0] = '\0';
+	while (mono_ms() < end) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+
+		if (poll(&p, 1, 100) == 1) {
+			if (recv(fd, &byte, 1, MSG_PEEK) <= 0) {
+				return true;
+			}
+			(void)hd_read_line(fd, last, size, 1000);
+		}
+	}
+	return false;
+}
+
+/*
+ * A client that begins a request and never ends it, or trickles it byte by byte, loses its
+ * connection within a few seconds (CONTROL_PARTIAL_S = 2), so that 128 such clients cannot
+ * lock operators out for the 30 s idle time; an idle client with nothing unfinished stays.
+ */
+START_TEST(test_unfinished_line_dropped)
+{
+	int silent, trickle, idle;
+	uint64_t t0, silent_ms = 0, trickle_ms = 0;
+	char last[256];
+	bool silent_gone = false, trickle_gone = false;
+
+	start_two();
+	silent = hd_connect(&H);
+	trickle = hd_connect(&H);
+	idle = hd_connect(&H);
+	HD_CHECK(&H, silent >= 0 && trickle >= 0 && idle >= 0, "connect");
+	HD_CHECK(&H, write(silent, "1 sta", 5) == 5, "write");
+	t0 = mono_ms();
+	/* The trickler sends a byte every 250 ms (its behaviour, not a wait for the daemon). */
+	while (mono_ms() - t0 < 10000 && !(silent_gone && trickle_gone)) {
+		if (!trickle_gone && (write(trickle, "x", 1) != 1 ||
+				      closed_by_daemon(trickle, last, sizeof(last), 250))) {
+			trickle_gone = true;
+			trickle_ms = mono_ms() - t0;
+		}
+		if (!silent_gone && closed_by_daemon(silent, last, sizeof(last), 1)) {
+			silent_gone = true;
+			silent_ms = mono_ms() - t0;
+		}
+	}
+	HD_CHECK(&H, silent_gone, "a client silent after half a line still connected after 10 s");
+	HD_CHECK(&H, trickle_gone, "a trickling client still connected after 10 s");
+	fprintf(stderr, "half line dropped after %llu ms, trickled line after %llu ms\n",
+		(unsigned long long)silent_ms, (unsigned long long)trickle_ms);
+	HD_CHECK(&H, silent_ms >= 1500 && trickle_ms >= 1500, "dropped too early: %llu, %llu ms",
+		 (unsigned long long)silent_ms, (unsigned long long)trickle_ms);
+	/* The idle client, with nothing unfinished, is still served. */
+	HD_CHECK(&H, write(idle, "1 status\n", 9) == 9, "write");
+	HD_CHECK(&H, hd_read_line(idle, last, sizeof(last), 5000) > 0 && strstr(last, "\"pid\""),
+		 "idle client: %s", last);
+	close(silent);
+	close(trickle);
+	close(idle);
+}
+END_TEST
+
 START_TEST(test_many_clients)
 {
 	int fds[MANY], answered = 0;
@@ -444,6 +511,7 @@ static Suite *control_suite(void)
 	ADD("malformed", test_malformed_requests);
 	ADD("oversized", test_oversized_requests);
 	ADD("oversized_then_request", test_oversized_then_request_same_connection);
+	ADD("unfinished_line", test_unfinished_line_dropped);
 	ADD("many_clients", test_many_clients);
 	ADD("client_flood", test_client_flood);
 	ADD("answers_while_tick_hangs", test_answers_while_tick_hangs);
