@@ -32,6 +32,14 @@ void nc_sleep_ms(uint32_t ms)
 	}
 }
 
+void nc_schedule_next(uint64_t *next_due_ns, uint64_t period_ns, uint64_t now)
+{
+	*next_due_ns += period_ns;
+	if (*next_due_ns <= now) {
+		*next_due_ns = now + period_ns;
+	}
+}
+
 /* ---- parameters -------------------------------------------------------------------------- */
 
 /* Parses an unsigned decimal prefix; *end points after it. false on no digits or overflow. */

@@ -19,6 +19,12 @@
 uint64_t nc_now_ns(void);
 /* Sleeps ms milliseconds on CLOCK_MONOTONIC, resuming after signals. For worker jobs only. */
 void nc_sleep_ms(uint32_t ms);
+/*
+ * A job every period on an absolute schedule: after submitting at `now`, the next one is due a
+ * period after the last due time, or a period from now if that is already past (a late job is
+ * not followed by a catch-up burst).
+ */
+void nc_schedule_next(uint64_t *next_due_ns, uint64_t period_ns, uint64_t now);
 
 /*
  * Node parameters. Each returns 0 and sets *ret (def when the key is absent), or logs

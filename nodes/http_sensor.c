@@ -449,10 +449,7 @@ static int http_tick(void *ctx)
 	if (!s->pending && now >= s->next_due_ns) {
 		http_submit(s);
 		if (s->pending) {
-			s->next_due_ns += s->period_ns;
-			if (s->next_due_ns <= now) {
-				s->next_due_ns = now + s->period_ns; /* late: no catch-up burst */
-			}
+			nc_schedule_next(&s->next_due_ns, s->period_ns, now);
 		}
 	}
 	return 0;
