@@ -233,7 +233,6 @@ static struct pool *find_pool(struct sched *s, const char *name)
 	return NULL;
 }
 
-void sched_io_notify(void *userdata, struct node *n);
 
 /* Creates the config's pools, or resizes them; pools are never removed while running. */
 static void apply_pools(struct sched *s, const struct horus_config *cfg)

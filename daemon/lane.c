@@ -315,105 +315,6 @@ void sched_settle_zombie(struct sched_thread *t, struct node *n)
 	node_destroy(n);
 }
 
-/* ---- I/O completions -------------------------------------------------------------------- */
-
-/* From a worker or the watcher, no lock held: node n has resolved jobs. */
-void sched_io_notify(void *userdata, struct node *n)
-{
-	struct sched *s = userdata;
-	struct sched_thread *lane;
-
-	pthread_mutex_lock(&s->lock);
-	/* n may have been stopped and freed since the pool let go of its lock: compare the
-	 * pointer against the live nodes before touching it. */
-	if (!sched_find_node_ptr(s, n) || n->io_ready) {
-		pthread_mutex_unlock(&s->lock);
-		return;
-	}
-	if (s->n_io_ready == s->io_ready_cap) {
-		size_t cap = s->io_ready_cap ? 2 * s->io_ready_cap : 32;
-		struct node **a = realloc(s->io_ready, cap * sizeof(*a));
-
-		if (!a) {
-			pthread_mutex_unlock(&s->lock);
-			return; /* seen on its next tick's pass instead */
-		}
-		s->io_ready = a;
-		s->io_ready_cap = cap;
-	}
-	n->io_ready = true;
-	s->io_ready[s->n_io_ready++] = n;
-	lane = n->lane && n->lane->owner == n ? n->lane : s->active;
-	sched_thread_wake(lane);
-	pthread_mutex_unlock(&s->lock);
-}
-
-void sched_breaker_failure(struct node *n, uint64_t now, bool io);
-void sched_update_state_now(struct node *n, uint64_t now);
-
-/*
- * I/O failures and timeouts count toward the breaker as tick errors do, in their own row:
- * a node whose ticks succeed while its every job fails still trips. A breaker opened on I/O
- * closes on the next job that succeeds.
- */
-static void io_outcome(struct node *n, uint32_t st)
-{
-	uint64_t now = now_ns();
-
-	if (st == HORUS_FUTURE_FAILED || st == HORUS_FUTURE_TIMED_OUT) {
-		n->consecutive_io_failures++;
-		atomic_fetch_add(&n->c.failures, 1);
-		atomic_store(&n->last_trouble_ns, now);
-		sched_breaker_failure(n, now, true);
-	} else if (st == HORUS_FUTURE_DONE) {
-		n->consecutive_io_failures = 0;
-		if (n->breaker_io && atomic_load(&n->circuit) == CIRCUIT_HALF_OPEN) {
-			atomic_store(&n->circuit, CIRCUIT_CLOSED);
-			n->breaker_io = false;
-			n->cooldown_ns = n->conf.circuit_cooldown_ns;
-			log_info("node %s: trial I/O succeeded; circuit closed", n->name);
-		}
-	}
-	sched_update_state_now(n, now);
-}
-
-/*
- * Hands resolved jobs to the nodes this thread runs: counters, breaker, on_done callbacks,
- * between ticks and never beside one. Lock held.
- */
-static void run_io(struct sched_thread *t)
-{
-	struct sched *s = t->s;
-
-	for (size_t i = 0; i < s->n_io_ready;) {
-		struct node *n = s->io_ready[i];
-		struct sched_thread *lane = n->lane && n->lane->owner == n ? n->lane : s->active;
-		struct horus_future *f;
-		void (*cb)(void *, struct horus_future *);
-		uint32_t st;
-
-		if (lane != t || n->runner) {
-			i++;
-			continue; /* another thread's node, or inside a call: later */
-		}
-		s->io_ready[i] = s->io_ready[--s->n_io_ready];
-		n->io_ready = false;
-		while (n->inited && n->pool && pool_next_done(n->pool, &n->io, &f, &st, &cb)) {
-			io_outcome(n, st);
-			if (cb) {
-				sched_call_enter(t, n);
-				cb(n->ctx, f);
-				sched_call_leave(t, n);
-				if (n->zombie) {
-					sched_settle_zombie(t, n);
-					break;
-				}
-			}
-		}
-		i = 0; /* the list may have changed while unlocked */
-	}
-}
-
 /* ---- one tick ---------------------------------------------------------------------------- */
 
 void sched_update_state_now(struct node *n, uint64_t now)
@@ -585,9 +486,7 @@ static void run_due(struct sched_thread *t)
 	if (t == s->active) {
 		sched_run_commands(t);
 	}
-	if (s->n_io_ready) {
-		run_io(t);
-	}
+	sched_run_io(t);
 	while (!s->stopping && t->heap_len) {
 		struct node *n = t->heap[0];
 		uint64_t now = now_ns();
@@ -613,9 +512,7 @@ static void run_due(struct sched_thread *t)
 		if (s->cmd_head && t == s->active) {
 			sched_run_commands(t);
 		}
-		if (s->n_io_ready) {
-			run_io(t);
-		}
+		sched_run_io(t);
 	}
 	if (s->stopping || (t->retired && !t->owner)) {
 		/* Stopping, or a dedicated lane whose node is gone: end the thread. */

@@ -1,12 +1,41 @@
 /* SPDX-License-Identifier: MIT */
-/* Worker pools and futures. See pool.h. One mutex per pool guards its queue, workers and jobs. */
+/*
+ * Worker pools and futures. See pool.h.
+ *
+ * Who touches what:
+ *   - the pool's mutex guards its queue, its workers, every job's place in the queue and its
+ *     resolution (state, result, the node's done list);
+ *   - a node's own jobs (io->owned, an array of pointers that a look-up compares and never
+ *     follows, so a stale or foreign pointer is refused without being touched) and the batch of
+ *     resolved jobs it is handing over (io->batch) are touched only by the node's calls (init,
+ *     tick, on_done, fini), which never run at once: so take, state, error and the release of
+ *     a resolved job need no lock;
+ *   - a job is freed by whichever comes last of its worker finishing (F_FINISHED) and its node
+ *     releasing it (F_RELEASED): one atomic OR decides.
+ *
+ * Wake-ups are the cost of a pool (a futex wake and a context switch are microseconds on a VM,
+ * an empty job is nanoseconds), so the pool wakes as few threads as keep every job moving:
+ *   - an idle worker sleeps on its own condition variable, on a stack (the most recently idle,
+ *     and so warmest, worker is woken first), and is woken by name: no thundering herd;
+ *   - a job queued while some worker is awake and free (spinning, just woken, or between two
+ *     jobs) wakes nobody: that worker looks at the queue before it sleeps;
+ *   - a worker that takes a job while more are queued and no other worker is free wakes one
+ *     more; so a burst of blocking jobs fans out over the workers one wake-up at a time, and a
+ *     burst of short jobs is drained by the first worker before the next one is even up;
+ *   - a worker out of work spins for POOL_SPIN_NS before it sleeps, one worker per pool at a
+ *     time, so a node that submits its next job from the previous one's callback finds it awake;
+ *   - the node's thread is told of a resolved job only when none of its jobs was already
+ *     waiting to be seen (it drains them all in one pass).
+ */
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "cpu-relax.h"
 #include "node.h"
 #include "pool.h"
 
@@ -17,42 +46,61 @@ struct horus_future {
 	_Atomic uint32_t state; /* enum horus_future_state */
 	bool queued;
 	bool running;
-	bool finished;          /* fn returned, or will never run */
-	bool taken;
-	bool released;          /* the node gave it back (or was detached) */
-	bool in_done;
+	_Atomic uint32_t flags; /* F_FINISHED, F_RELEASED */
+	_Atomic bool in_done;   /* on its node's done list or batch: set before state is */
+	bool taken;             /* the node's calls only */
 	int result;
 	char msg[POOL_MSG_MAX];
 	uint64_t submit_ns;
 	uint64_t deadline_ns;   /* 0: no timeout */
 	_Atomic unsigned *pin;  /* held on the plugin's code until the job is over */
 	struct horus_future *qnext; /* pool queue */
-	struct horus_future *jnext; /* node's jobs */
 	struct horus_future *dnext; /* node's done list */
 };
+
+enum {
+	F_FINISHED = 1u << 0, /* fn returned, or will never run: no worker touches it again */
+	F_RELEASED = 1u << 1, /* the node gave it back (or let go of all its jobs) */
+	F_GONE = F_FINISHED | F_RELEASED,
+};
+
+/* Marks f finished or released; the mark that completes both frees it. */
+static void mark(struct horus_future *f, uint32_t bit)
+{
+	uint32_t old = atomic_fetch_or_explicit(&f->flags, bit, memory_order_acq_rel);
+
+	if (!(old & bit) && (old | bit) == F_GONE) {
+		free(f);
+	}
+}
 
 struct worker {
 	struct pool *pool;
 	pthread_t tid;
 	struct horus_future *job;
 	bool stuck;
+	bool woken;             /* taken off the idle stack by wake_one()/wake_all() */
+	pthread_cond_t wake;
+	struct worker *idle_next;
 	struct worker *next;
 };
 
 struct pool {
 	char name[64];
 	pthread_mutex_t lock;
-	pthread_cond_t work; /* a job was queued, or workers should re-check their fate */
 	pthread_cond_t gone; /* a worker left */
 	uint32_t target;
 	uint32_t queue_cap;
 	uint32_t live;
 	uint32_t stuck;
-	uint32_t queued;
+	_Atomic uint32_t queued; /* written under the lock; the spinning worker reads it without */
 	uint32_t running;
+	uint32_t n_idle;   /* workers asleep on the idle stack */
+	bool spinning;     /* one worker is spinning for work */
 	bool stopping;
 	struct horus_future *qhead, *qtail;
 	struct worker *workers;
+	struct worker *idle; /* the idle stack */
 	pool_notify_fn notify;
 	void *userdata;
 	struct pool_counters c;
@@ -92,7 +140,12 @@ static void after_notify(struct after *a, struct node *n)
  */
 static void after_free(struct after *a, struct horus_future *f)
 {
-	if (!f->req.arg_free && !f->pin) {
+	if (!f->req.arg_free) {
+		if (f->pin) {
+			/* No plugin code left to run for this job: drop the pin now. */
+			atomic_fetch_sub_explicit(f->pin, 1, memory_order_release);
+			f->pin = NULL;
+		}
 		return;
 	}
 	a->arg_free[a->n_free] = f->req.arg_free;
@@ -119,7 +172,66 @@ static void after_run(struct pool *p, struct after *a)
 	memset(a, 0, sizeof(*a));
 }
 
+/*
+ * The pool's lock is held for tens of nanoseconds at a time, by a node's thread submitting and
+ * a worker taking or finishing a job. Sleeping in the kernel on it costs a wake-up on both
+ * sides (microseconds), so a contender spins up to POOL_LOCK_SPIN_NS first.
+ */
+#define POOL_LOCK_SPIN_NS 5000ull
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void pool_lock(struct pool *p)
+{
+	uint64_t until = 0;
+
+	for (unsigned i = 1; pthread_mutex_trylock(&p->lock) != 0; i++) {
+		cpu_relax();
+		if (i % 32 == 0) {
+			uint64_t now = mono_ns();
+
+			if (!until) {
+				until = now + POOL_LOCK_SPIN_NS;
+			} else if (now > until) {
+				pthread_mutex_lock(&p->lock);
+				return;
+			}
+		}
+	}
+}
+
 /* ---- helpers (lock held) ----------------------------------------------------------------- */
+
+/*
+ * Counters of the pool and of its nodes' jobs change only under the pool's lock, and are read
+ * without it (pool_get_info, node info): a relaxed load and store, no locked add.
+ */
+static void count(_Atomic uint64_t *c)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+static void pending_add(struct node_io *io, int delta)
+{
+	atomic_store_explicit(&io->pending,
+			      atomic_load_explicit(&io->pending, memory_order_relaxed) + (uint32_t)delta,
+			      memory_order_relaxed);
+}
+
+/* The spinning worker reads queued without the lock: plain stores, one writer at a time. */
+static void queued_add(struct pool *p, int delta)
+{
+	atomic_store_explicit(&p->queued,
+			      atomic_load_explicit(&p->queued, memory_order_relaxed) + (uint32_t)delta,
+			      memory_order_relaxed);
+}
 
 static bool surplus(const struct pool *p)
 {
@@ -139,46 +251,79 @@ static void queue_remove(struct pool *p, struct horus_future *f)
 			}
 			f->qnext = NULL;
 			f->queued = false;
-			p->queued--;
+			queued_add(p, -1);
 			return;
 		}
 	}
 }
 
-static bool owns(const struct node_io *io, const struct horus_future *f)
+/* Where f is in the node's jobs, or -1. The node's calls only; f is never dereferenced. */
+static ssize_t owned_index(const struct node_io *io, const struct horus_future *f)
 {
-	for (const struct horus_future *j = io->jobs; j; j = j->jnext) {
-		if (j == f) {
-			return true;
+	for (size_t i = 0; i < io->n_owned; i++) {
+		if (io->owned[i] == f) {
+			return (ssize_t)i;
 		}
 	}
-	return false;
+	return -1;
 }
 
+static bool owns(const struct node_io *io, const struct horus_future *f)
+{
+	return owned_index(io, f) >= 0;
+}
+
+/* Takes f out of the node's jobs. The node's calls only. */
 static void unlink_job(struct node_io *io, struct horus_future *f)
 {
-	for (struct horus_future **pp = &io->jobs; *pp; pp = &(*pp)->jnext) {
+	ssize_t i = owned_index(io, f);
+
+	if (i >= 0) {
+		io->owned[i] = io->owned[--io->n_owned];
+	}
+}
+
+/* Room for one more job in the node's array. The node's calls only. */
+static int owned_reserve(struct node_io *io)
+{
+	if (io->n_owned == io->cap_owned) {
+		size_t cap = io->cap_owned ? 2 * io->cap_owned : 16;
+		struct horus_future **a = realloc(io->owned, cap * sizeof(*a));
+
+		if (!a) {
+			return -ENOMEM;
+		}
+		io->owned = a;
+		io->cap_owned = cap;
+	}
+	return 0;
+}
+
+/* Takes f off the node's done list or batch, wherever it waits. Lock held. */
+static void unlink_done(struct node_io *io, struct horus_future *f)
+{
+	struct horus_future *prev = NULL;
+
+	if (!atomic_load_explicit(&f->in_done, memory_order_relaxed)) {
+		return;
+	}
+	for (struct horus_future **pp = &io->batch; *pp; pp = &(*pp)->dnext) {
 		if (*pp == f) {
-			*pp = f->jnext;
+			*pp = f->dnext;
+			goto out;
+		}
+	}
+	for (struct horus_future **pp = &io->done; *pp; prev = *pp, pp = &(*pp)->dnext) {
+		if (*pp == f) {
+			*pp = f->dnext;
 			break;
 		}
 	}
-	if (f->in_done) {
-		for (struct horus_future **pp = &io->done; *pp; pp = &(*pp)->dnext) {
-			if (*pp == f) {
-				*pp = f->dnext;
-				break;
-			}
-		}
-		f->in_done = false;
+	if (io->done_tail == f) {
+		io->done_tail = prev;
 	}
-}
-
-static void maybe_free(struct horus_future *f)
-{
-	if (f->released && f->finished) {
-		free(f);
-	}
+out:
+	atomic_store_explicit(&f->in_done, false, memory_order_relaxed);
 }
 
 /* Gives f its outcome; the node hears of it through the done list and a notification. */
@@ -188,54 +333,51 @@ static void resolve(struct pool *p, struct horus_future *f, uint32_t state, int 
 	struct node_io *io = f->io;
 
 	f->result = result;
+	if (io) {
+		/* Before the state: the node reads state first, and then knows where f is. */
+		atomic_store_explicit(&f->in_done, true, memory_order_relaxed);
+	}
 	atomic_store_explicit(&f->state, state, memory_order_release);
 	hist_record(&p->latency, now - f->submit_ns);
 	switch (state) {
 	case HORUS_FUTURE_DONE:
-		atomic_fetch_add(&p->c.completed, 1);
+		count(&p->c.completed);
 		break;
 	case HORUS_FUTURE_FAILED:
-		atomic_fetch_add(&p->c.failed, 1);
+		count(&p->c.failed);
 		break;
 	case HORUS_FUTURE_TIMED_OUT:
-		atomic_fetch_add(&p->c.timed_out, 1);
+		count(&p->c.timed_out);
 		break;
 	default:
-		atomic_fetch_add(&p->c.cancelled, 1);
+		count(&p->c.cancelled);
 		break;
 	}
 	if (!io) {
 		return; /* its node is gone */
 	}
-	io->pending--;
+	pending_add(io, -1);
 	if (state == HORUS_FUTURE_DONE) {
-		atomic_fetch_add(&io->completed, 1);
+		count(&io->completed);
 	} else if (state == HORUS_FUTURE_FAILED) {
-		atomic_fetch_add(&io->failed, 1);
+		count(&io->failed);
 	} else if (state == HORUS_FUTURE_TIMED_OUT) {
-		atomic_fetch_add(&io->timed_out, 1);
+		count(&io->timed_out);
 	}
-	f->dnext = NULL;
-	f->in_done = true;
 	/* Append: callbacks run in the order jobs resolved. */
-	{
-		struct horus_future **pp = &io->done;
-
-		while (*pp) {
-			pp = &(*pp)->dnext;
-		}
-		*pp = f;
+	f->dnext = NULL;
+	if (io->done) {
+		io->done_tail->dnext = f;
+	} else {
+		io->done = f;
 	}
-	after_notify(a, f->node);
+	io->done_tail = f;
+	if (!io->notified) {
+		io->notified = true;
+		after_notify(a, f->node);
+	}
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /*
  * The error a failed job reports through future_take. Codes that take uses for its own answers
@@ -256,6 +398,77 @@ static int job_error(struct horus_future *f, int r)
 
 /* ---- workers ----------------------------------------------------------------------------- */
 
+/* Workers awake and not inside a job: each looks at the queue before it sleeps. Lock held. */
+static uint32_t free_awake(const struct pool *p)
+{
+	return p->live - p->running - p->n_idle;
+}
+
+/* Wakes the most recently idle worker, if any. Lock held. */
+static void wake_one(struct pool *p)
+{
+	struct worker *w = p->idle;
+
+	if (!w) {
+		return;
+	}
+	p->idle = w->idle_next;
+	p->n_idle--;
+	w->idle_next = NULL;
+	w->woken = true;
+	pthread_cond_signal(&w->wake);
+}
+
+/* Every idle worker looks again: to leave (stopping, fewer workers) or not. Lock held. */
+static void wake_all(struct pool *p)
+{
+	while (p->idle) {
+		wake_one(p);
+	}
+}
+
+static bool must_leave(const struct pool *p)
+{
+	return p->stopping || surplus(p);
+}
+
+/*
+ * Out of work: spin a while if no other worker spins, then sleep on the idle stack until
+ * woken. Returns with the lock held; the caller looks at the queue again.
+ */
+static void idle_wait(struct pool *p, struct worker *w)
+{
+	if (!p->spinning) {
+		uint64_t until = mono_ns() + POOL_SPIN_NS;
+		unsigned i = 0;
+
+		p->spinning = true;
+		pthread_mutex_unlock(&p->lock);
+		while (atomic_load_explicit(&p->queued, memory_order_relaxed) == 0) {
+			cpu_relax();
+			if (++i % 64 == 0) {
+				if (mono_ns() > until) {
+					break;
+				}
+				/* Never spin in the way of a tick thread waiting for this CPU. */
+				sched_yield();
+			}
+		}
+		pool_lock(p);
+		p->spinning = false;
+		if (p->qhead || must_leave(p)) {
+			return;
+		}
+	}
+	w->woken = false;
+	w->idle_next = p->idle;
+	p->idle = w;
+	p->n_idle++;
+	while (!w->woken) {
+		pthread_cond_wait(&w->wake, &p->lock);
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -263,22 +476,35 @@ static void *worker_main(void *arg)
 	struct after a = { 0 };
 
 	pthread_setname_np(pthread_self(), "horus-pool");
-	pthread_mutex_lock(&p->lock);
+	{
+		/*
+		 * SCHED_BATCH: a worker woken by a submit, or by a lock it waited for, does not
+		 * preempt the thread that woke it. Tick threads are the ones on a clock.
+		 */
+		struct sched_param sp = { .sched_priority = 0 };
+
+		(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+	}
+	pool_lock(p);
 	for (;;) {
 		struct horus_future *f;
 		int r;
 
-		while (!p->qhead && !p->stopping && !surplus(p)) {
-			pthread_cond_wait(&p->work, &p->lock);
-		}
-		if (p->stopping || surplus(p)) {
+		if (must_leave(p)) {
 			break;
+		}
+		if (!p->qhead) {
+			idle_wait(p, w);
+			continue;
 		}
 		f = p->qhead;
 		queue_remove(p, f);
 		f->running = true;
 		w->job = f;
 		p->running++;
+		if (p->qhead && free_awake(p) == 0) {
+			wake_one(p); /* more to do and nobody free to do it */
+		}
 		pthread_mutex_unlock(&p->lock);
 
 		/* The one place where node code runs on a worker: its blocking job. */
@@ -286,7 +512,7 @@ static void *worker_main(void *arg)
 		r = f->req.fn(f->req.arg, f->msg, sizeof(f->msg));
 		f->msg[sizeof(f->msg) - 1] = '\0';
 
-		pthread_mutex_lock(&p->lock);
+		pool_lock(p);
 		p->running--;
 		w->job = NULL;
 		if (w->stuck) {
@@ -294,7 +520,6 @@ static void *worker_main(void *arg)
 			p->stuck--;
 		}
 		f->running = false;
-		f->finished = true;
 		if (atomic_load(&f->state) == HORUS_FUTURE_PENDING) {
 			if (r < 0) {
 				resolve(p, f, HORUS_FUTURE_FAILED, job_error(f, r), mono_ns(), &a);
@@ -303,10 +528,12 @@ static void *worker_main(void *arg)
 			}
 		}
 		after_free(&a, f); /* a late result after a timeout is simply dropped */
-		maybe_free(f);
-		pthread_mutex_unlock(&p->lock);
-		after_run(p, &a);
-		pthread_mutex_lock(&p->lock);
+		mark(f, F_FINISHED); /* the last touch: the node may free it from here on */
+		if (a.n_free || a.n_notify) {
+			pthread_mutex_unlock(&p->lock);
+			after_run(p, &a);
+			pool_lock(p);
+		}
 	}
 	/* Leave: unlink ourselves. */
 	for (struct worker **pp = &p->workers; *pp; pp = &(*pp)->next) {
@@ -318,6 +545,7 @@ static void *worker_main(void *arg)
 	p->live--;
 	pthread_cond_broadcast(&p->gone);
 	pthread_mutex_unlock(&p->lock);
+	pthread_cond_destroy(&w->wake);
 	free(w);
 	return NULL;
 }
@@ -333,11 +561,13 @@ static int spawn_worker(struct pool *p)
 		return -ENOMEM;
 	}
 	w->pool = p;
+	pthread_cond_init(&w->wake, NULL);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	r = pthread_create(&w->tid, &attr, worker_main, w);
 	pthread_attr_destroy(&attr);
 	if (r) {
+		pthread_cond_destroy(&w->wake);
 		free(w);
 		return -r;
 	}
@@ -358,8 +588,16 @@ int pool_create(const char *name, uint32_t workers, uint32_t queue, pool_notify_
 		return -ENOMEM;
 	}
 	snprintf(p->name, sizeof(p->name), "%s", name);
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->work, NULL);
+	{
+		/* Adaptive: the lock is held for nanoseconds, so a contender spins briefly
+		 * instead of sleeping in the kernel. */
+		pthread_mutexattr_t ma;
+
+		pthread_mutexattr_init(&ma);
+		pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+		pthread_mutex_init(&p->lock, &ma);
+		pthread_mutexattr_destroy(&ma);
+	}
 	pthread_cond_init(&p->gone, NULL);
 	p->notify = notify;
 	p->userdata = userdata;
@@ -370,7 +608,7 @@ int pool_create(const char *name, uint32_t workers, uint32_t queue, pool_notify_
 
 void pool_resize(struct pool *p, uint32_t workers, uint32_t queue)
 {
-	pthread_mutex_lock(&p->lock);
+	pool_lock(p);
 	p->target = workers ? workers : 1;
 	p->queue_cap = queue ? queue : 1;
 	while (p->live - p->stuck < p->target) {
@@ -378,7 +616,7 @@ void pool_resize(struct pool *p, uint32_t workers, uint32_t queue)
 			break;
 		}
 	}
-	pthread_cond_broadcast(&p->work); /* surplus workers leave */
+	wake_all(p); /* surplus workers leave */
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -390,22 +628,21 @@ void pool_destroy(struct pool *p, uint64_t timeout_ns)
 	if (!p) {
 		return;
 	}
-	pthread_mutex_lock(&p->lock);
+	pool_lock(p);
 	p->stopping = true;
 	while (p->qhead) {
 		struct horus_future *f = p->qhead;
 
 		queue_remove(p, f);
-		f->finished = true;
 		after_free(&a, f);
-		maybe_free(f);
+		mark(f, F_FINISHED);
 		if (after_full(&a)) {
 			pthread_mutex_unlock(&p->lock);
 			after_run(p, &a);
-			pthread_mutex_lock(&p->lock);
+			pool_lock(p);
 		}
 	}
-	pthread_cond_broadcast(&p->work);
+	wake_all(p);
 	while (p->live > p->stuck + (p->running - p->stuck)) {
 		struct timespec ts;
 		uint64_t left = deadline > mono_ns() ? deadline - mono_ns() : 0;
@@ -429,7 +666,6 @@ void pool_destroy(struct pool *p, uint64_t timeout_ns)
 	after_run(p, &a);
 	if (!busy) {
 		pthread_mutex_destroy(&p->lock);
-		pthread_cond_destroy(&p->work);
 		pthread_cond_destroy(&p->gone);
 		free(p);
 	}
@@ -453,13 +689,15 @@ int pool_submit(struct pool *p, struct node *n, struct node_io *io, uint32_t max
 		return -EINVAL;
 	}
 	f = calloc(1, sizeof(*f));
-	if (!f) {
+	if (!f || owned_reserve(io) < 0) {
+		free(f);
 		return -ENOMEM;
 	}
 	now = mono_ns();
-	pthread_mutex_lock(&p->lock);
-	if (io->pending >= max_inflight || p->queued >= p->queue_cap || p->stopping) {
-		atomic_fetch_add(&p->c.refused, 1);
+	pool_lock(p);
+	if (atomic_load_explicit(&io->pending, memory_order_relaxed) >= max_inflight ||
+	    atomic_load_explicit(&p->queued, memory_order_relaxed) >= p->queue_cap || p->stopping) {
+		count(&p->c.refused);
 		pthread_mutex_unlock(&p->lock);
 		free(f);
 		return -EBUSY;
@@ -483,13 +721,14 @@ int pool_submit(struct pool *p, struct node *n, struct node_io *io, uint32_t max
 		p->qhead = f;
 	}
 	p->qtail = f;
-	p->queued++;
-	io->pending++;
-	f->jnext = io->jobs;
-	io->jobs = f;
-	atomic_fetch_add(&io->submitted, 1);
-	atomic_fetch_add(&p->c.submitted, 1);
-	pthread_cond_signal(&p->work);
+	queued_add(p, 1);
+	pending_add(io, 1);
+	io->owned[io->n_owned++] = f;
+	count(&io->submitted);
+	count(&p->c.submitted);
+	if (free_awake(p) == 0) {
+		wake_one(p);
+	}
 	pthread_mutex_unlock(&p->lock);
 	*ret = f;
 	return 0;
@@ -497,55 +736,46 @@ int pool_submit(struct pool *p, struct node *n, struct node_io *io, uint32_t max
 
 int pool_future_state(struct pool *p, struct node_io *io, const struct horus_future *f)
 {
-	int r;
-
-	pthread_mutex_lock(&p->lock);
-	r = owns(io, f) ? (int)atomic_load(&f->state) : -EINVAL;
-	pthread_mutex_unlock(&p->lock);
-	return r;
+	(void)p;
+	return owns(io, f) ? (int)atomic_load_explicit(&f->state, memory_order_acquire) : -EINVAL;
 }
 
 int pool_future_take(struct pool *p, struct node_io *io, struct horus_future *f)
 {
 	int r;
 
-	pthread_mutex_lock(&p->lock);
+	(void)p;
 	if (!owns(io, f)) {
-		r = -EINVAL;
-	} else if (f->taken) {
-		r = -EALREADY;
-	} else {
-		switch (atomic_load(&f->state)) {
-		case HORUS_FUTURE_PENDING:
-			r = -EAGAIN;
-			break;
-		case HORUS_FUTURE_DONE:
-		case HORUS_FUTURE_FAILED:
-			r = f->result;
-			break;
-		case HORUS_FUTURE_TIMED_OUT:
-			r = -ETIMEDOUT;
-			break;
-		default:
-			r = -ECANCELED;
-			break;
-		}
-		if (r != -EAGAIN) {
-			f->taken = true;
-		}
+		return -EINVAL;
 	}
-	pthread_mutex_unlock(&p->lock);
+	if (f->taken) {
+		return -EALREADY;
+	}
+	switch (atomic_load_explicit(&f->state, memory_order_acquire)) {
+	case HORUS_FUTURE_PENDING:
+		return -EAGAIN;
+	case HORUS_FUTURE_DONE:
+	case HORUS_FUTURE_FAILED:
+		r = f->result;
+		break;
+	case HORUS_FUTURE_TIMED_OUT:
+		r = -ETIMEDOUT;
+		break;
+	default:
+		r = -ECANCELED;
+		break;
+	}
+	f->taken = true;
 	return r;
 }
 
 const char *pool_future_error(struct pool *p, struct node_io *io, const struct horus_future *f)
 {
-	const char *msg;
-
-	pthread_mutex_lock(&p->lock);
-	msg = owns(io, f) && atomic_load(&f->state) == HORUS_FUTURE_FAILED ? f->msg : "";
-	pthread_mutex_unlock(&p->lock);
-	return msg;
+	(void)p;
+	return owns(io, f) && atomic_load_explicit(&f->state, memory_order_acquire) ==
+				  HORUS_FUTURE_FAILED
+		   ? f->msg
+		   : "";
 }
 
 int pool_future_cancel(struct pool *p, struct node_io *io, struct horus_future *f)
@@ -553,18 +783,19 @@ int pool_future_cancel(struct pool *p, struct node_io *io, struct horus_future *
 	struct after a = { 0 };
 	int r;
 
-	pthread_mutex_lock(&p->lock);
 	if (!owns(io, f)) {
-		r = -EINVAL;
-	} else if (atomic_load(&f->state) != HORUS_FUTURE_PENDING) {
+		return -EINVAL;
+	}
+	pool_lock(p);
+	if (atomic_load(&f->state) != HORUS_FUTURE_PENDING) {
 		r = -EALREADY;
 	} else if (f->running) {
 		r = -EBUSY;
 	} else {
 		queue_remove(p, f);
-		f->finished = true;
 		resolve(p, f, HORUS_FUTURE_CANCELLED, -ECANCELED, mono_ns(), &a);
 		after_free(&a, f);
+		mark(f, F_FINISHED); /* the node still holds it */
 		r = 0;
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -576,27 +807,33 @@ int pool_future_release(struct pool *p, struct node_io *io, struct horus_future 
 {
 	struct after a = { 0 };
 
-	pthread_mutex_lock(&p->lock);
 	if (!owns(io, f)) {
-		pthread_mutex_unlock(&p->lock);
 		return -EINVAL;
 	}
 	unlink_job(io, f);
+	if (atomic_load_explicit(&f->state, memory_order_acquire) != HORUS_FUTURE_PENDING &&
+	    !atomic_load_explicit(&f->in_done, memory_order_relaxed)) {
+		/* Resolved and handed over (the common case): nothing else refers to it. A
+		 * worker may still be inside it after a timeout; the later mark frees it. */
+		mark(f, F_RELEASED);
+		return 0;
+	}
+	pool_lock(p);
+	unlink_done(io, f);
 	if (f->queued) {
 		/* Nobody will look at it: it need not run at all. */
 		queue_remove(p, f);
-		io->pending--;
+		pending_add(io, -1);
 		atomic_store(&f->state, HORUS_FUTURE_CANCELLED);
-		atomic_fetch_add(&p->c.cancelled, 1);
-		f->finished = true;
+		count(&p->c.cancelled);
 		after_free(&a, f);
+		mark(f, F_FINISHED);
 	} else if (atomic_load(&f->state) == HORUS_FUTURE_PENDING) {
-		io->pending--; /* running: it finishes unobserved */
+		pending_add(io, -1); /* running: it finishes unobserved */
 	}
 	f->node = NULL;
 	f->io = NULL;
-	f->released = true;
-	maybe_free(f);
+	mark(f, F_RELEASED);
 	pthread_mutex_unlock(&p->lock);
 	after_run(p, &a);
 	return 0;
@@ -607,50 +844,64 @@ bool pool_next_done(struct pool *p, struct node_io *io, struct horus_future **re
 {
 	struct horus_future *f;
 
-	pthread_mutex_lock(&p->lock);
-	f = io->done;
-	if (f) {
-		io->done = f->dnext;
-		f->in_done = false;
-		*ret = f;
-		*ret_state = atomic_load(&f->state);
-		*ret_cb = f->req.on_done;
+	if (!io->batch) {
+		/* One lock for every job resolved since the last look. */
+		pool_lock(p);
+		io->batch = io->done;
+		io->done = NULL;
+		io->done_tail = NULL;
+		if (!io->batch) {
+			io->notified = false; /* drained: the next resolved job is announced */
+		}
+		pthread_mutex_unlock(&p->lock);
+		if (!io->batch) {
+			return false;
+		}
 	}
-	pthread_mutex_unlock(&p->lock);
-	return f != NULL;
+	f = io->batch;
+	io->batch = f->dnext;
+	atomic_store_explicit(&f->in_done, false, memory_order_relaxed);
+	*ret = f;
+	*ret_state = atomic_load_explicit(&f->state, memory_order_acquire);
+	*ret_cb = f->req.on_done;
+	return true;
 }
 
 void pool_detach_node(struct pool *p, struct node_io *io)
 {
 	struct after a = { 0 };
 
-	pthread_mutex_lock(&p->lock);
-	while (io->jobs) {
-		struct horus_future *f = io->jobs;
+	pool_lock(p);
+	while (io->n_owned) {
+		struct horus_future *f = io->owned[--io->n_owned];
 
-		io->jobs = f->jnext;
 		if (f->queued) {
 			queue_remove(p, f);
 			atomic_store(&f->state, HORUS_FUTURE_CANCELLED);
-			atomic_fetch_add(&p->c.cancelled, 1);
-			f->finished = true;
+			count(&p->c.cancelled);
 			after_free(&a, f);
+			mark(f, F_FINISHED);
 		}
 		f->node = NULL;
 		f->io = NULL;
-		f->in_done = false;
-		f->released = true;
-		maybe_free(f);
+		atomic_store_explicit(&f->in_done, false, memory_order_relaxed);
+		mark(f, F_RELEASED);
 		if (after_full(&a)) {
 			pthread_mutex_unlock(&p->lock);
 			after_run(p, &a);
-			pthread_mutex_lock(&p->lock);
+			pool_lock(p);
 		}
 	}
 	io->done = NULL;
-	io->pending = 0;
+	io->done_tail = NULL;
+	io->batch = NULL;
+	io->notified = false;
+	atomic_store_explicit(&io->pending, 0, memory_order_relaxed);
 	pthread_mutex_unlock(&p->lock);
 	after_run(p, &a);
+	free(io->owned);
+	io->owned = NULL;
+	io->cap_owned = 0;
 }
 
 bool pool_watch(struct pool *p, uint64_t now)
@@ -658,7 +909,7 @@ bool pool_watch(struct pool *p, uint64_t now)
 	struct after a = { 0 };
 	bool healthy = true;
 
-	pthread_mutex_lock(&p->lock);
+	pool_lock(p);
 	for (struct horus_future *f = p->qhead, *next; f; f = next) {
 		next = f->qnext;
 		if (f->deadline_ns && now > f->deadline_ns) {
@@ -667,10 +918,9 @@ bool pool_watch(struct pool *p, uint64_t now)
 				healthy = false; /* the watcher itself fell far behind */
 			}
 			queue_remove(p, f);
-			f->finished = true;
 			resolve(p, f, HORUS_FUTURE_TIMED_OUT, -ETIMEDOUT, now, &a);
 			after_free(&a, f);
-			maybe_free(f);
+			mark(f, F_FINISHED); /* its node still holds it */
 		}
 		if (after_full(&a)) {
 			break; /* the rest on the next watch */
@@ -691,7 +941,7 @@ bool pool_watch(struct pool *p, uint64_t now)
 		w->stuck = true;
 		p->stuck++;
 		if (p->stuck <= POOL_MAX_REPLACEMENTS && spawn_worker(p) == 0) {
-			atomic_fetch_add(&p->c.replaced, 1);
+			count(&p->c.replaced);
 		}
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -702,13 +952,13 @@ bool pool_watch(struct pool *p, uint64_t now)
 void pool_get_info(struct pool *p, struct pool_info *ret)
 {
 	memset(ret, 0, sizeof(*ret));
-	pthread_mutex_lock(&p->lock);
+	pool_lock(p);
 	snprintf(ret->name, sizeof(ret->name), "%s", p->name);
 	ret->workers = p->target;
 	ret->live = p->live;
 	ret->stuck = p->stuck;
 	ret->queue = p->queue_cap;
-	ret->queued = p->queued;
+	ret->queued = atomic_load_explicit(&p->queued, memory_order_relaxed);
 	ret->running = p->running;
 	pthread_mutex_unlock(&p->lock);
 	ret->submitted = atomic_load(&p->c.submitted);

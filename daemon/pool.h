@@ -25,13 +25,24 @@
 
 #define POOL_MAX_REPLACEMENTS 32
 #define POOL_MSG_MAX 160
+/*
+ * How long a worker out of work spins before it sleeps (one worker per pool at a time): longer
+ * than a node's round trip from one job's completion to its next submit (the node's thread
+ * wakes, runs the callback, submits), so back-to-back jobs cost no worker wake-up.
+ */
+#define POOL_SPIN_NS (50ull * 1000)
 
 struct node;
 struct pool;
 
-/* Called (from a worker or the watcher, with no lock held) when a job of node n resolved. */
+/*
+ * Called (from a worker or the watcher, with no lock held) when a job of node n resolved and
+ * none of its jobs was waiting to be seen: the node's thread must call pool_next_done until it
+ * returns false (later jobs resolving meanwhile are not announced again).
+ */
 typedef void (*pool_notify_fn)(void *userdata, struct node *n);
 
+/* Written under the pool's lock only (relaxed), read without it. */
 struct pool_counters {
 	_Atomic uint64_t submitted;
 	_Atomic uint64_t completed; /* resolved done */
@@ -54,10 +65,17 @@ struct pool_info {
 	uint64_t latency_p50_ns, latency_p99_ns, latency_max_ns; /* submit to resolve */
 };
 
-/* One node's view of its jobs, kept in struct node. Guarded by its pool's lock. */
+/*
+ * One node's view of its jobs, kept in struct node. owned and batch belong to the node's calls
+ * (never two at once); the rest is guarded by its pool's lock. pool_detach_node frees it all.
+ */
 struct node_io {
-	struct horus_future *jobs; /* every job not yet released, and not detached */
-	struct horus_future *done; /* resolved, waiting for the node's thread to see them */
+	struct horus_future **owned; /* every job not yet released, and not detached */
+	size_t n_owned, cap_owned;
+	struct horus_future *batch; /* resolved, taken from done, being handed over */
+	struct horus_future *done;  /* resolved, waiting for the node's thread to see them */
+	struct horus_future *done_tail;
+	bool notified;              /* told of done jobs; cleared when its thread drained them */
 	_Atomic uint32_t pending;  /* queued or running */
 	_Atomic uint64_t submitted, completed, failed, timed_out;
 };

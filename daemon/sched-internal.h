@@ -14,16 +14,27 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cpu-relax.h"
 #include "scheduler.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#define cpu_relax() __builtin_ia32_pause()
-#else
-#define cpu_relax() ((void)0)
-#endif
 
 struct event_base;
 struct event;
+struct sched_thread;
+
+/*
+ * Announcements from the pools (completion.c): nodes with resolved jobs. Its own lock, held for
+ * an append or a swap; never taken while a pool's lock is held. The node pointers are compared
+ * against the live nodes before they are touched.
+ */
+struct io_mailbox {
+	pthread_mutex_t lock;
+	struct node **v, **spare; /* spare: the array the tick thread is reading */
+	size_t n, cap, spare_cap;
+	struct sched_thread *lane; /* woken on the first announcement: the active lane */
+	bool woken;                /* woken, and not looked at since */
+	bool lost;                 /* one did not fit: every node with a pool is looked at */
+	_Atomic bool full;         /* n > 0 or lost: read without the lock by the tick thread */
+};
 
 /*
  * A lane: a tick thread with its own heap and timerfd. The active lane ticks every node, except
@@ -100,6 +111,8 @@ struct sched {
 	struct node **io_ready; /* nodes with resolved jobs to hand over on their thread */
 	size_t n_io_ready;
 	size_t io_ready_cap;
+	bool io_retry;          /* an announcement did not fit in io_ready: see sched_io_retry */
+	struct io_mailbox mail;
 };
 
 int sched_heap_push(struct sched_thread *l, struct node *n);
@@ -118,7 +131,15 @@ void sched_call_leave(struct sched_thread *t, struct node *n);
 int sched_start_node(struct sched_thread *t, struct node *n);
 void sched_stop_node(struct sched_thread *t, struct node *n, uint32_t final_state);
 void sched_settle_zombie(struct sched_thread *t, struct node *n);
-void sched_io_notify(void *userdata, struct node *n);
+/* completion.c */
+void sched_mail_init(struct sched *s);
+void sched_mail_fini(struct sched *s);
+void sched_mail_set_lane(struct sched *s, struct sched_thread *t); /* s->active changed */
+void sched_io_notify(void *userdata, struct node *n);              /* a pool_notify_fn */
+void sched_io_retry(struct sched *s);
+void sched_run_io(struct sched_thread *t);
+void sched_breaker_failure(struct node *n, uint64_t now, bool io);
+void sched_update_state_now(struct node *n, uint64_t now);
 void sched_update_state_now(struct node *n, uint64_t now);
 void sched_breaker_failure(struct node *n, uint64_t now, bool io);
 void sched_thread_wake(struct sched_thread *t);

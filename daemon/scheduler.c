@@ -25,15 +25,18 @@ int sched_create(const char *ns, uid_t plugin_owner, struct sched **ret)
 	/* event_active() from the watcher on a tick thread's base needs locking in libevent. */
 	pthread_once(&once, (void (*)(void))evthread_use_pthreads);
 	pthread_mutex_init(&s->lock, NULL);
+	sched_mail_init(s);
 	s->handoff_limit.interval_ns = 5000ull * 1000 * 1000;
 	snprintf(s->ns, sizeof(s->ns), "%s", ns);
 	s->owner = plugin_owner;
 	r = sched_thread_start(s, &s->active);
 	if (r < 0) {
+		sched_mail_fini(s);
 		pthread_mutex_destroy(&s->lock);
 		free(s);
 		return r;
 	}
+	sched_mail_set_lane(s, s->active);
 	*ret = s;
 	return 0;
 }
@@ -157,6 +160,7 @@ void sched_destroy(struct sched *s, uint64_t fini_timeout_ns)
 		sched_thread_wake(l);
 	}
 	pthread_mutex_unlock(&s->lock);
+	sched_mail_set_lane(s, NULL);
 	pthread_join(t->tid, NULL);
 	sched_thread_free(t);
 	/* Dedicated lanes end at once unless stuck in plugin code; those are left to die with
@@ -222,6 +226,7 @@ void sched_destroy(struct sched *s, uint64_t fini_timeout_ns)
 	free(s->pools);
 	free(s->io_ready);
 	free(s->zombies);
+	sched_mail_fini(s);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

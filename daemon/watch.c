@@ -40,6 +40,7 @@ static void hand_over(struct sched *s, uint64_t now)
 	s->retired = old;
 	s->n_retired++;
 	s->active = t;
+	sched_mail_set_lane(s, t);
 	if (log_limit_pass(&s->handoff_limit, now, &(uint64_t){ 0 })) {
 		if (owner) {
 			log_warn("node %s: a call has not returned for %.1f ms; it keeps its thread "
@@ -192,6 +193,7 @@ bool sched_watch(struct sched *s)
 	if (rate_window) {
 		s->rate_prev_ns = now;
 	}
+	sched_io_retry(s);
 	pthread_mutex_unlock(&s->lock);
 	/* Pools call back into the scheduler (io_notify): watched without its lock. The array
 	 * only grows, and only on the tick thread, so take its length under the lock. */

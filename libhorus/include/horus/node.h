@@ -20,8 +20,9 @@
  *     (host I/O services, when the daemon provides them).
  *   - A tick that never returns is contained: the node is marked hung and the other nodes go
  *     on without it. fini of a hung instance runs only if its tick ever returns.
- *   - host functions may be called from init, tick and fini. host->log and publishing through a
- *     horus_pub are also safe from any other thread the plugin owns.
+ *   - host functions may be called from init, tick, fini and on_done callbacks. host->log and
+ *     publishing through a horus_pub are also safe from any other thread the plugin owns; submit
+ *     and the future_* functions are not (they rely on the node's calls never overlapping).
  *
  * Versioning: the daemon refuses a plugin whose abi_major differs from its own (-EPROTO) and
  * reads only the fields that fit in struct_size. New fields are appended and bump abi_minor.

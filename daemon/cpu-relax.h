@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef HORUS_DAEMON_CPU_RELAX_H
+#define HORUS_DAEMON_CPU_RELAX_H
+
+/* The body of a busy-wait loop: tells the CPU (and a hypervisor) that this thread spins. */
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+#endif /* HORUS_DAEMON_CPU_RELAX_H */
