@@ -406,6 +406,10 @@ int node_init(struct node *n)
 	if (r < 0) {
 		atomic_store(&n->state, NODE_FAILED);
 		atomic_store(&n->c.last_error, (uint64_t)-r);
+		if (n->pool) {
+			/* Jobs a failed init submitted: fini will not run to let go of them. */
+			pool_detach_node(n->pool, &n->io);
+		}
 		return r;
 	}
 	n->ctx = ctx;
@@ -497,6 +501,7 @@ void node_destroy(struct node *n)
 	if (n->plugin) {
 		n->plugin->refs--;
 	}
+	free(n->io.owned); /* NULL once its pool let go of it (pool_detach_node) */
 	node_conf_free(&n->conf);
 	free(n);
 }

@@ -5,7 +5,7 @@
  * deliver every result on the node's own thread, never beside its tick; a hung job times out on
  * time, its worker is replaced and the node goes on, and shutdown survives the stuck call;
  * failing jobs open the circuit breaker; jobs submitted from init complete before the first
- * tick; max_inflight bounds what is pending.
+ * tick, and a failed init lets go of its jobs; max_inflight bounds what is pending.
  *
  * Outcomes are read from each node's io_topic (int64: the job's result or -errno) through a hub
  * subscriber that this test creates before the daemon starts, so that nothing is missed; the
@@ -27,16 +27,9 @@
 #include <horus/pubsub.h>
 
 #include "harness.h"
+#include "under-tsan.h"
 
 #define IO_RESULT 42 /* what testnode's job returns */
-
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
 
 static struct hd H;
 
@@ -583,6 +576,37 @@ START_TEST(submit_in_init)
 }
 END_TEST
 
+/*
+ * An init that submits a job and then fails: the node is failed and lets go of its job at once
+ * (nothing pending), and a reload that removes the node while the job still runs is safe (the
+ * ASan build would see a worker resolving into the freed node); the job then ends unobserved.
+ */
+START_TEST(init_fails_with_job)
+{
+	struct pio p;
+	struct nio n;
+	uint64_t t0;
+
+	hd_config(&H, "[node.f]\nplugin = testnode\nio_init_fail = 5\nio_sleep_us = 300000\n"
+		      "[node.ok]\nplugin = testnode\nrate_hz = 100\n");
+	START("f", "ok");
+	HD_WAIT(&H, hd_state_is(&H, "f", "failed"), 5000, "node f failed");
+	pool_io("default", &p);
+	HD_CHECK(&H, p.submitted == 1, "pool: %" PRIu64 " submitted, want the init's 1", p.submitted);
+	node_io("f", &n);
+	HD_CHECK(&H, n.submitted == 1 && n.pending == 0,
+		 "failed node: submitted %" PRIu64 ", still %" PRIu64 " pending", n.submitted,
+		 n.pending);
+	hd_config(&H, "[node.ok]\nplugin = testnode\nrate_hz = 100\n");
+	hd_signal(&H, SIGHUP);
+	HD_WAIT(&H, !node_listed("f"), 5000, "node f removed by the reload");
+	HD_WAIT(&H, (pool_io("default", &p), p.running == 0), 5000, "the orphaned job ended");
+	t0 = hd_ticks(&H, "ok");
+	HD_WAIT(&H, hd_ticks(&H, "ok") >= t0 + 10, 5000, "node ok ticking after the reload");
+	HD_CHECK(&H, hd_alive(&H), "horusd died");
+}
+END_TEST
+
 /* max_inflight = 1: in every sample, at most one job pending; jobs keep completing. */
 START_TEST(max_inflight_one)
 {
@@ -640,6 +664,7 @@ static Suite *io_suite(void)
 	ADD("io_failures_open_breaker", io_failures_open_breaker);
 	ADD("io_failure_reopens_breaker", io_failure_reopens_breaker);
 	ADD("submit_in_init", submit_in_init);
+	ADD("init_fails_with_job", init_fails_with_job);
 	ADD("max_inflight_one", max_inflight_one);
 #undef ADD
 	return s;

@@ -17,6 +17,7 @@
  *   io_hang_at = N           the N-th job never returns
  *   io_callback = 1          learn of completions through on_done instead of polling
  *   io_topic = NAME          publish each outcome (int64: result or -errno) on this topic
+ *   io_init_fail = ERRNO     init submits a job, then returns -ERRNO (the job outlives it)
  */
 
 #include <errno.h>
@@ -187,6 +188,12 @@ static int testnode_init(const struct horus_host *host, void **ret_ctx)
 	}
 	if (t->io && param_long(host, "io_in_init", 0)) {
 		io_submit(t); /* the seed's "don't block in the constructor" fix */
+	}
+	if (param_long(host, "io_init_fail", 0)) {
+		io_submit(t); /* the job's arg is its own: nothing of t is left to it */
+		r = -(int)param_long(host, "io_init_fail", 0);
+		free(t); /* io_pub, if any, is closed by the daemon with the node's handles */
+		return r;
 	}
 	if (topic) {
 		r = host->pub_open(host, topic, sizeof(uint64_t), &t->pub);
