@@ -49,7 +49,9 @@ struct sched_thread {
 	struct event *timer_ev;
 	struct event *wake_ev;
 	int tfd;
-	uint64_t armed_ns;       /* absolute time the timerfd is set for, 0 = disarmed */
+	/* The timerfd's next expiry and period (0: disarmed, one-shot); its own thread only. */
+	uint64_t armed_ns;
+	uint64_t interval_ns;
 	bool retired;            /* dedicated to `owner`, no longer the active lane */
 	bool exited;
 	struct node *owner;      /* the node a dedicated lane serves */
@@ -99,6 +101,7 @@ struct sched {
 	bool stopping;
 
 	_Atomic uint64_t dispatches;
+	uint64_t epoch_ns; /* origin of every node's tick grid: the first node's start (lane.c) */
 	uint64_t rate_prev_ns;
 	struct log_limit handoff_limit;
 
@@ -124,7 +127,7 @@ int sched_add_node(struct sched *s, struct node *n);
 void sched_release_lane(struct node *n);
 void sched_forget_io(struct sched *s, struct node *n);
 void sched_drop_node(struct sched *s, struct node *n);
-void sched_reschedule(struct node *n, uint64_t after);
+void sched_reschedule(struct sched_thread *t, struct node *n, uint64_t after);
 void sched_schedule_from_now(struct sched_thread *t, struct node *n);
 void sched_call_enter(struct sched_thread *t, struct node *n);
 void sched_call_leave(struct sched_thread *t, struct node *n);
