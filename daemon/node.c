@@ -501,7 +501,7 @@ void node_destroy(struct node *n)
 	if (n->plugin) {
 		n->plugin->refs--;
 	}
-	free(n->io.owned); /* NULL once its pool let go of it (pool_detach_node) */
+	pool_node_io_free(&n->io); /* empty once its pool let go of it (pool_detach_node) */
 	node_conf_free(&n->conf);
 	free(n);
 }

@@ -64,14 +64,54 @@ enum {
 	F_GONE = F_FINISHED | F_RELEASED,
 };
 
-/* Marks f finished or released; the mark that completes both frees it. */
-static void mark(struct horus_future *f, uint32_t bit)
+/* Marks f finished or released. True for the mark that completes both: f is the caller's to
+ * dispose of. */
+static bool mark(struct horus_future *f, uint32_t bit)
 {
 	uint32_t old = atomic_fetch_or_explicit(&f->flags, bit, memory_order_acq_rel);
 
-	if (!(old & bit) && (old | bit) == F_GONE) {
+	return !(old & bit) && (old | bit) == F_GONE;
+}
+
+/* A worker's or the watcher's mark. */
+static void mark_free(struct horus_future *f, uint32_t bit)
+{
+	if (mark(f, bit)) {
 		free(f);
 	}
+}
+
+/*
+ * The node's calls only: a future done with goes on the node's short list of spares, for its
+ * next submit (no malloc, no free, no zeroing of fresh memory each job).
+ */
+#define SPARES_MAX 16
+
+static void mark_recycle(struct node_io *io, struct horus_future *f, uint32_t bit)
+{
+	if (!mark(f, bit)) {
+		return;
+	}
+	if (io->n_spare < SPARES_MAX) {
+		f->dnext = io->spare;
+		io->spare = f;
+		io->n_spare++;
+	} else {
+		free(f);
+	}
+}
+
+static struct horus_future *future_new(struct node_io *io)
+{
+	struct horus_future *f = io->spare;
+
+	if (!f) {
+		return calloc(1, sizeof(*f));
+	}
+	io->spare = f->dnext;
+	io->n_spare--;
+	memset(f, 0, sizeof(*f));
+	return f;
 }
 
 struct worker {
@@ -528,7 +568,7 @@ static void *worker_main(void *arg)
 			}
 		}
 		after_free(&a, f); /* a late result after a timeout is simply dropped */
-		mark(f, F_FINISHED); /* the last touch: the node may free it from here on */
+		mark_free(f, F_FINISHED); /* the last touch: the node may free it from here on */
 		if (a.n_free || a.n_notify) {
 			pthread_mutex_unlock(&p->lock);
 			after_run(p, &a);
@@ -635,7 +675,7 @@ void pool_destroy(struct pool *p, uint64_t timeout_ns)
 
 		queue_remove(p, f);
 		after_free(&a, f);
-		mark(f, F_FINISHED);
+		mark_free(f, F_FINISHED);
 		if (after_full(&a)) {
 			pthread_mutex_unlock(&p->lock);
 			after_run(p, &a);
@@ -688,7 +728,7 @@ int pool_submit(struct pool *p, struct node *n, struct node_io *io, uint32_t max
 	if (!req || !req->fn || !ret) {
 		return -EINVAL;
 	}
-	f = calloc(1, sizeof(*f));
+	f = future_new(io);
 	if (!f || owned_reserve(io) < 0) {
 		free(f);
 		return -ENOMEM;
@@ -795,7 +835,7 @@ int pool_future_cancel(struct pool *p, struct node_io *io, struct horus_future *
 		queue_remove(p, f);
 		resolve(p, f, HORUS_FUTURE_CANCELLED, -ECANCELED, mono_ns(), &a);
 		after_free(&a, f);
-		mark(f, F_FINISHED); /* the node still holds it */
+		mark_free(f, F_FINISHED); /* the node still holds it */
 		r = 0;
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -815,7 +855,7 @@ int pool_future_release(struct pool *p, struct node_io *io, struct horus_future 
 	    !atomic_load_explicit(&f->in_done, memory_order_relaxed)) {
 		/* Resolved and handed over (the common case): nothing else refers to it. A
 		 * worker may still be inside it after a timeout; the later mark frees it. */
-		mark(f, F_RELEASED);
+		mark_recycle(io, f, F_RELEASED);
 		return 0;
 	}
 	pool_lock(p);
@@ -827,13 +867,13 @@ int pool_future_release(struct pool *p, struct node_io *io, struct horus_future 
 		atomic_store(&f->state, HORUS_FUTURE_CANCELLED);
 		count(&p->c.cancelled);
 		after_free(&a, f);
-		mark(f, F_FINISHED);
+		mark_free(f, F_FINISHED);
 	} else if (atomic_load(&f->state) == HORUS_FUTURE_PENDING) {
 		pending_add(io, -1); /* running: it finishes unobserved */
 	}
 	f->node = NULL;
 	f->io = NULL;
-	mark(f, F_RELEASED);
+	mark_recycle(io, f, F_RELEASED);
 	pthread_mutex_unlock(&p->lock);
 	after_run(p, &a);
 	return 0;
@@ -867,6 +907,20 @@ bool pool_next_done(struct pool *p, struct node_io *io, struct horus_future **re
 	return true;
 }
 
+void pool_node_io_free(struct node_io *io)
+{
+	free(io->owned);
+	io->owned = NULL;
+	io->n_owned = io->cap_owned = 0;
+	while (io->spare) {
+		struct horus_future *f = io->spare;
+
+		io->spare = f->dnext;
+		free(f);
+	}
+	io->n_spare = 0;
+}
+
 void pool_detach_node(struct pool *p, struct node_io *io)
 {
 	struct after a = { 0 };
@@ -880,12 +934,12 @@ void pool_detach_node(struct pool *p, struct node_io *io)
 			atomic_store(&f->state, HORUS_FUTURE_CANCELLED);
 			count(&p->c.cancelled);
 			after_free(&a, f);
-			mark(f, F_FINISHED);
+			mark_free(f, F_FINISHED);
 		}
 		f->node = NULL;
 		f->io = NULL;
 		atomic_store_explicit(&f->in_done, false, memory_order_relaxed);
-		mark(f, F_RELEASED);
+		mark_free(f, F_RELEASED);
 		if (after_full(&a)) {
 			pthread_mutex_unlock(&p->lock);
 			after_run(p, &a);
@@ -899,9 +953,7 @@ void pool_detach_node(struct pool *p, struct node_io *io)
 	atomic_store_explicit(&io->pending, 0, memory_order_relaxed);
 	pthread_mutex_unlock(&p->lock);
 	after_run(p, &a);
-	free(io->owned);
-	io->owned = NULL;
-	io->cap_owned = 0;
+	pool_node_io_free(io);
 }
 
 bool pool_watch(struct pool *p, uint64_t now)
@@ -920,7 +972,7 @@ bool pool_watch(struct pool *p, uint64_t now)
 			queue_remove(p, f);
 			resolve(p, f, HORUS_FUTURE_TIMED_OUT, -ETIMEDOUT, now, &a);
 			after_free(&a, f);
-			mark(f, F_FINISHED); /* its node still holds it */
+			mark_free(f, F_FINISHED); /* its node still holds it */
 		}
 		if (after_full(&a)) {
 			break; /* the rest on the next watch */

@@ -72,6 +72,8 @@ struct pool_info {
 struct node_io {
 	struct horus_future **owned; /* every job not yet released, and not detached */
 	size_t n_owned, cap_owned;
+	struct horus_future *spare;  /* released futures kept for the next submits */
+	unsigned n_spare;
 	struct horus_future *batch; /* resolved, taken from done, being handed over */
 	struct horus_future *done;  /* resolved, waiting for the node's thread to see them */
 	struct horus_future *done_tail;
@@ -112,6 +114,8 @@ bool pool_next_done(struct pool *p, struct node_io *io, struct horus_future **re
 
 /* The node stops: queued jobs are cancelled, running ones finish unobserved; frees futures. */
 void pool_detach_node(struct pool *p, struct node_io *io);
+/* Frees what io holds of its own (pool_detach_node does it; node_destroy makes sure). */
+void pool_node_io_free(struct node_io *io);
 
 /* Watcher: resolves overdue jobs, replaces stuck workers. Returns true if the pool is healthy
  * (no job has waited in the queue far past its timeout). */

@@ -141,8 +141,7 @@ void sched_mail_set_lane(struct sched *s, struct sched_thread *t); /* s->active 
 void sched_io_notify(void *userdata, struct node *n);              /* a pool_notify_fn */
 void sched_io_retry(struct sched *s);
 void sched_run_io(struct sched_thread *t);
-void sched_breaker_failure(struct node *n, uint64_t now, bool io);
-void sched_update_state_now(struct node *n, uint64_t now);
+/* lane.c */
 void sched_update_state_now(struct node *n, uint64_t now);
 void sched_breaker_failure(struct node *n, uint64_t now, bool io);
 void sched_thread_wake(struct sched_thread *t);
