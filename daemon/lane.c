@@ -348,7 +348,9 @@ void sched_update_state_now(struct node *n, uint64_t now)
 	} else {
 		st = NODE_RUNNING;
 	}
-	atomic_store(&n->state, st);
+	if (atomic_load_explicit(&n->state, memory_order_relaxed) != st) {
+		atomic_store(&n->state, st); /* a locked instruction: only when it changes */
+	}
 }
 
 void sched_breaker_failure(struct node *n, uint64_t now, bool io)
@@ -384,8 +386,12 @@ static void breaker_success(struct node *n)
 	}
 }
 
-/* Runs one due tick of n (already popped from the heap). Lock held on entry and exit. */
-static void tick_one(struct sched_thread *t, struct node *n)
+/*
+ * Runs one due tick of n (already popped from the heap). Lock held on entry and exit. Returns a
+ * time read during the call (its end when it ran), no later than now: run_due's next "is the
+ * top due?" needs no clock read of its own when the answer is yes.
+ */
+static uint64_t tick_one(struct sched_thread *t, struct node *n)
 {
 	struct sched *s = t->s;
 	uint64_t start = now_ns(), end, dur, suppressed;
@@ -396,7 +402,7 @@ static void tick_one(struct sched_thread *t, struct node *n)
 			atomic_fetch_add(&n->c.skipped, 1);
 			sched_reschedule(t, n, start);
 			sched_push_from(t, n);
-			return;
+			return start;
 		}
 		atomic_store(&n->circuit, CIRCUIT_HALF_OPEN); /* this tick is the trial */
 	}
@@ -405,7 +411,7 @@ static void tick_one(struct sched_thread *t, struct node *n)
 		atomic_fetch_add(&n->c.skipped, 1);
 		sched_reschedule(t, n, start);
 		sched_push_from(t, n);
-		return;
+		return start;
 	}
 	n->tick_time_ns = n->due_ns;
 	atomic_store_explicit(&n->call_since_ns, start, memory_order_relaxed);
@@ -416,7 +422,7 @@ static void tick_one(struct sched_thread *t, struct node *n)
 	atomic_fetch_add_explicit(&s->dispatches, 1, memory_order_relaxed);
 	if (n->zombie) {
 		sched_settle_zombie(t, n);
-		return;
+		return end;
 	}
 	atomic_store_explicit(&n->call_since_ns, 0, memory_order_relaxed);
 	if (n->stop_on_return) {
@@ -424,7 +430,7 @@ static void tick_one(struct sched_thread *t, struct node *n)
 		n->stop_on_return = false;
 		log_info("node %s: its call returned; stopping it as asked", n->name);
 		sched_stop_node(t, n, NODE_STOPPED);
-		return;
+		return end;
 	}
 	dur = end - start;
 	hist_record(&n->tick_hist, dur);
@@ -452,7 +458,7 @@ static void tick_one(struct sched_thread *t, struct node *n)
 			log_err("node %s: stopped after a deadline miss (on_deadline_miss = stop)",
 				n->name);
 			sched_stop_node(t, n, NODE_STOPPED);
-			return;
+			return end;
 		}
 	}
 	if (r < 0) {
@@ -472,6 +478,7 @@ static void tick_one(struct sched_thread *t, struct node *n)
 	sched_update_state_now(n, end);
 	sched_reschedule(t, n, end);
 	sched_push_from(t, n);
+	return end;
 }
 
 /* ---- tick threads ------------------------------------------------------------------------ */
@@ -507,25 +514,32 @@ static void arm(struct sched_thread *t)
 
 #define LANE_COALESCE_NS (50ull * 1000)
 
+static bool due_by(const struct node *n, uint64_t now)
+{
+	return n->due_ns <= now + n->conf.spin_ns || n->due_ns <= now + LANE_COALESCE_NS;
+}
+
 static void run_due(struct sched_thread *t)
 {
 	struct sched *s = t->s;
+	uint64_t now;
 
 	pthread_mutex_lock(&s->lock);
 	if (t == s->active) {
 		sched_run_commands(t);
 	}
 	sched_run_io(t);
+	now = now_ns();
 	while (!s->stopping && t->heap_len) {
 		struct node *n = t->heap[0];
-		uint64_t now = now_ns();
 
 		/*
 		 * Due within LANE_COALESCE_NS: wait for it here rather than re-arm the timer and
 		 * sleep. Programming a deadline a few microseconds away costs 10-25 us on a virtual
-		 * machine, more than the wait itself.
+		 * machine, more than the wait itself. `now` may be the end of the last tick: if the
+		 * top is not due by then, look at the clock again before deciding.
 		 */
-		if (n->due_ns > now + n->conf.spin_ns && n->due_ns > now + LANE_COALESCE_NS) {
+		if (!due_by(n, now) && !due_by(n, now = now_ns())) {
 			break;
 		}
 		sched_heap_remove(n);
@@ -537,7 +551,7 @@ static void run_due(struct sched_thread *t)
 			}
 			pthread_mutex_lock(&s->lock);
 		}
-		tick_one(t, n);
+		now = tick_one(t, n);
 		if (s->cmd_head && t == s->active) {
 			sched_run_commands(t);
 		}
