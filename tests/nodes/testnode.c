@@ -9,6 +9,7 @@
  *   hang_at = N              the N-th tick never returns (pause() forever)
  *   hang_init = 1            init never returns
  *   topic = NAME             each tick publishes its tick count (uint64) on this hub topic
+ *   tick_time_topic = NAME   each tick publishes host->tick_time_ns (uint64) on this topic
  *   record = PATH            appends "init NAME", "fini NAME TICKS" lines to PATH
  * I/O (one job in flight at a time, submitted from tick when none is pending):
  *   io = 1                   submit a job every tick (or from init with io_in_init = 1)
@@ -40,6 +41,7 @@ struct io_job {
 struct testnode {
 	const struct horus_host *host;
 	struct horus_pub *pub;
+	struct horus_pub *tick_time_pub;
 	uint64_t ticks;
 	long fail_first, fail_from, fail_until, sleep_us, hang_at;
 	const char *record;
@@ -202,6 +204,14 @@ static int testnode_init(const struct horus_host *host, void **ret_ctx)
 			return r;
 		}
 	}
+	if (host->param(host, "tick_time_topic")) {
+		r = host->pub_open(host, host->param(host, "tick_time_topic"), sizeof(uint64_t),
+				   &t->tick_time_pub);
+		if (r < 0) {
+			free(t);
+			return r;
+		}
+	}
 	record(t, "init");
 	*ret_ctx = t;
 	return 0;
@@ -214,6 +224,11 @@ static int testnode_tick(void *ctx)
 
 	if (t->pub) {
 		horus_pub_publish(t->pub, &t->ticks, sizeof(t->ticks));
+	}
+	if (t->tick_time_pub) {
+		uint64_t due = t->host->tick_time_ns(t->host);
+
+		horus_pub_publish(t->tick_time_pub, &due, sizeof(due));
 	}
 	io_poll(t);
 	if (t->hang_at && k == t->hang_at) {
