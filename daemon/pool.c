@@ -231,9 +231,16 @@ static void pool_lock(struct pool *p)
 {
 	uint64_t until = 0;
 
-	for (unsigned i = 1; pthread_mutex_trylock(&p->lock) != 0; i++) {
-		cpu_relax();
-		if (i % 32 == 0) {
+	/* Backing off between tries: every failed try takes the lock's cache line from its
+	 * holder, who needs it to unlock. */
+	for (unsigned i = 1, pause = 1; pthread_mutex_trylock(&p->lock) != 0; i++) {
+		for (unsigned k = 0; k < pause; k++) {
+			cpu_relax();
+		}
+		if (pause < 64) {
+			pause *= 2;
+		}
+		if (i % 8 == 0) {
 			uint64_t now = mono_ns();
 
 			if (!until) {
@@ -733,20 +740,9 @@ int pool_submit(struct pool *p, struct node *n, struct node_io *io, uint32_t max
 		free(f);
 		return -ENOMEM;
 	}
+	/* f is nobody else's yet: filled in before the lock, which guards only the queue. */
 	now = mono_ns();
-	pool_lock(p);
-	if (atomic_load_explicit(&io->pending, memory_order_relaxed) >= max_inflight ||
-	    atomic_load_explicit(&p->queued, memory_order_relaxed) >= p->queue_cap || p->stopping) {
-		count(&p->c.refused);
-		pthread_mutex_unlock(&p->lock);
-		free(f);
-		return -EBUSY;
-	}
 	f->req = *req;
-	f->pin = pin;
-	if (pin) {
-		atomic_fetch_add_explicit(pin, 1, memory_order_relaxed);
-	}
 	f->node = n;
 	f->io = io;
 	f->submit_ns = now;
@@ -755,13 +751,25 @@ int pool_submit(struct pool *p, struct node *n, struct node_io *io, uint32_t max
 	}
 	f->deadline_ns = timeout_ns ? now + timeout_ns : 0;
 	f->queued = true;
+	pool_lock(p);
+	if (atomic_load_explicit(&io->pending, memory_order_relaxed) >= max_inflight ||
+	    atomic_load_explicit(&p->queued, memory_order_relaxed) >= p->queue_cap || p->stopping) {
+		count(&p->c.refused);
+		pthread_mutex_unlock(&p->lock);
+		atomic_store_explicit(&f->flags, F_FINISHED, memory_order_relaxed);
+		mark_recycle(io, f, F_RELEASED);
+		return -EBUSY;
+	}
+	f->pin = pin;
+	if (pin) {
+		atomic_fetch_add_explicit(pin, 1, memory_order_relaxed);
+	}
 	if (p->qtail) {
 		p->qtail->qnext = f;
 	} else {
 		p->qhead = f;
 	}
 	p->qtail = f;
-	queued_add(p, 1);
 	pending_add(io, 1);
 	io->owned[io->n_owned++] = f;
 	count(&io->submitted);
@@ -769,6 +777,7 @@ int pool_submit(struct pool *p, struct node *n, struct node_io *io, uint32_t max
 	if (free_awake(p) == 0) {
 		wake_one(p);
 	}
+	queued_add(p, 1); /* last: a spinning worker reaches for the lock when it sees this */
 	pthread_mutex_unlock(&p->lock);
 	*ret = f;
 	return 0;
