@@ -123,6 +123,11 @@ struct worker {
 	pthread_cond_t wake;
 	struct worker *idle_next;
 	struct worker *next;
+	/* The job it finished last, whose accounting and release wait for the lock to be
+	 * dropped (worker_flush): the lock is held only for what the queue needs. */
+	struct horus_future *fin;
+	uint32_t fin_state;   /* HORUS_FUTURE_PENDING: resolved before, by the watcher */
+	uint64_t fin_latency;
 };
 
 struct pool {
@@ -373,33 +378,34 @@ out:
 	atomic_store_explicit(&f->in_done, false, memory_order_relaxed);
 }
 
-/* Gives f its outcome; the node hears of it through the done list and a notification. */
+/* The pool's counters and latency for a job resolved `latency` ns after its submit. Any lock. */
+static void account(struct pool *p, uint32_t state, uint64_t latency)
+{
+	_Atomic uint64_t *c = state == HORUS_FUTURE_DONE     ? &p->c.completed
+			      : state == HORUS_FUTURE_FAILED    ? &p->c.failed
+			      : state == HORUS_FUTURE_TIMED_OUT ? &p->c.timed_out
+								: &p->c.cancelled;
+
+	hist_record_shared(&p->latency, latency);
+	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+/*
+ * Gives f its outcome; the node hears of it through the done list and a notification. The
+ * caller accounts for it (account). Lock held.
+ */
 static void resolve(struct pool *p, struct horus_future *f, uint32_t state, int result,
-		    uint64_t now, struct after *a)
+		    struct after *a)
 {
 	struct node_io *io = f->io;
 
+	(void)p;
 	f->result = result;
 	if (io) {
 		/* Before the state: the node reads state first, and then knows where f is. */
 		atomic_store_explicit(&f->in_done, true, memory_order_relaxed);
 	}
 	atomic_store_explicit(&f->state, state, memory_order_release);
-	hist_record(&p->latency, now - f->submit_ns);
-	switch (state) {
-	case HORUS_FUTURE_DONE:
-		count(&p->c.completed);
-		break;
-	case HORUS_FUTURE_FAILED:
-		count(&p->c.failed);
-		break;
-	case HORUS_FUTURE_TIMED_OUT:
-		count(&p->c.timed_out);
-		break;
-	default:
-		count(&p->c.cancelled);
-		break;
-	}
 	if (!io) {
 		return; /* its node is gone */
 	}
@@ -480,6 +486,25 @@ static bool must_leave(const struct pool *p)
 }
 
 /*
+ * What is left of the job w finished last, with no lock held: the pool's counters, its arg_free
+ * and pin, the mark that lets it be freed, and the notifications.
+ */
+static void worker_flush(struct pool *p, struct worker *w, struct after *a)
+{
+	struct horus_future *f = w->fin;
+
+	if (f) {
+		w->fin = NULL;
+		if (w->fin_state != HORUS_FUTURE_PENDING) {
+			account(p, w->fin_state, w->fin_latency);
+		}
+		after_free(a, f);
+		mark_free(f, F_FINISHED); /* the last touch: the node may free it from here on */
+	}
+	after_run(p, a);
+}
+
+/*
  * Out of work: spin a while if no other worker spins, then sleep on the idle stack until
  * woken. Returns with the lock held; the caller looks at the queue again.
  */
@@ -535,12 +560,19 @@ static void *worker_main(void *arg)
 	pool_lock(p);
 	for (;;) {
 		struct horus_future *f;
+		uint64_t done_ns;
 		int r;
 
-		if (must_leave(p)) {
-			break;
-		}
-		if (!p->qhead) {
+		if (!p->qhead || must_leave(p)) {
+			if (w->fin || a.n_free || a.n_notify) {
+				pthread_mutex_unlock(&p->lock);
+				worker_flush(p, w, &a);
+				pool_lock(p);
+				continue; /* and look again */
+			}
+			if (must_leave(p)) {
+				break;
+			}
 			idle_wait(p, w);
 			continue;
 		}
@@ -553,11 +585,13 @@ static void *worker_main(void *arg)
 			wake_one(p); /* more to do and nobody free to do it */
 		}
 		pthread_mutex_unlock(&p->lock);
+		worker_flush(p, w, &a); /* the previous job's, outside the lock */
 
 		/* The one place where node code runs on a worker: its blocking job. */
 		f->msg[0] = '\0';
 		r = f->req.fn(f->req.arg, f->msg, sizeof(f->msg));
 		f->msg[sizeof(f->msg) - 1] = '\0';
+		done_ns = mono_ns();
 
 		pool_lock(p);
 		p->running--;
@@ -567,19 +601,13 @@ static void *worker_main(void *arg)
 			p->stuck--;
 		}
 		f->running = false;
+		w->fin = f;
+		w->fin_state = HORUS_FUTURE_PENDING;
+		w->fin_latency = done_ns - f->submit_ns;
 		if (atomic_load(&f->state) == HORUS_FUTURE_PENDING) {
-			if (r < 0) {
-				resolve(p, f, HORUS_FUTURE_FAILED, job_error(f, r), mono_ns(), &a);
-			} else {
-				resolve(p, f, HORUS_FUTURE_DONE, r, mono_ns(), &a);
-			}
-		}
-		after_free(&a, f); /* a late result after a timeout is simply dropped */
-		mark_free(f, F_FINISHED); /* the last touch: the node may free it from here on */
-		if (a.n_free || a.n_notify) {
-			pthread_mutex_unlock(&p->lock);
-			after_run(p, &a);
-			pool_lock(p);
+			/* A late result after a timeout is simply dropped. */
+			w->fin_state = r < 0 ? HORUS_FUTURE_FAILED : HORUS_FUTURE_DONE;
+			resolve(p, f, w->fin_state, r < 0 ? job_error(f, r) : r, &a);
 		}
 	}
 	/* Leave: unlink ourselves. */
@@ -590,6 +618,9 @@ static void *worker_main(void *arg)
 		}
 	}
 	p->live--;
+	if (p->qhead && free_awake(p) == 0) {
+		wake_one(p); /* a submit counted on this worker while it was free */
+	}
 	pthread_cond_broadcast(&p->gone);
 	pthread_mutex_unlock(&p->lock);
 	pthread_cond_destroy(&w->wake);
@@ -842,7 +873,8 @@ int pool_future_cancel(struct pool *p, struct node_io *io, struct horus_future *
 		r = -EBUSY;
 	} else {
 		queue_remove(p, f);
-		resolve(p, f, HORUS_FUTURE_CANCELLED, -ECANCELED, mono_ns(), &a);
+		resolve(p, f, HORUS_FUTURE_CANCELLED, -ECANCELED, &a);
+		account(p, HORUS_FUTURE_CANCELLED, mono_ns() - f->submit_ns);
 		after_free(&a, f);
 		mark_free(f, F_FINISHED); /* the node still holds it */
 		r = 0;
@@ -874,7 +906,7 @@ int pool_future_release(struct pool *p, struct node_io *io, struct horus_future 
 		queue_remove(p, f);
 		pending_add(io, -1);
 		atomic_store(&f->state, HORUS_FUTURE_CANCELLED);
-		count(&p->c.cancelled);
+		atomic_fetch_add_explicit(&p->c.cancelled, 1, memory_order_relaxed);
 		after_free(&a, f);
 		mark_free(f, F_FINISHED);
 	} else if (atomic_load(&f->state) == HORUS_FUTURE_PENDING) {
@@ -941,7 +973,7 @@ void pool_detach_node(struct pool *p, struct node_io *io)
 		if (f->queued) {
 			queue_remove(p, f);
 			atomic_store(&f->state, HORUS_FUTURE_CANCELLED);
-			count(&p->c.cancelled);
+			atomic_fetch_add_explicit(&p->c.cancelled, 1, memory_order_relaxed);
 			after_free(&a, f);
 			mark_free(f, F_FINISHED);
 		}
@@ -979,7 +1011,8 @@ bool pool_watch(struct pool *p, uint64_t now)
 				healthy = false; /* the watcher itself fell far behind */
 			}
 			queue_remove(p, f);
-			resolve(p, f, HORUS_FUTURE_TIMED_OUT, -ETIMEDOUT, now, &a);
+			resolve(p, f, HORUS_FUTURE_TIMED_OUT, -ETIMEDOUT, &a);
+			account(p, HORUS_FUTURE_TIMED_OUT, now - f->submit_ns);
 			after_free(&a, f);
 			mark_free(f, F_FINISHED); /* its node still holds it */
 		}
@@ -998,7 +1031,8 @@ bool pool_watch(struct pool *p, uint64_t now)
 			break;
 		}
 		/* Overdue while running: resolve it now, and stop counting on this worker. */
-		resolve(p, f, HORUS_FUTURE_TIMED_OUT, -ETIMEDOUT, now, &a);
+		resolve(p, f, HORUS_FUTURE_TIMED_OUT, -ETIMEDOUT, &a);
+		account(p, HORUS_FUTURE_TIMED_OUT, now - f->submit_ns);
 		w->stuck = true;
 		p->stuck++;
 		if (p->stuck <= POOL_MAX_REPLACEMENTS && spawn_worker(p) == 0) {

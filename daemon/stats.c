@@ -43,6 +43,18 @@ void hist_record(struct hist *h, uint64_t v)
 	}
 }
 
+void hist_record_shared(struct hist *h, uint64_t v)
+{
+	uint64_t max = atomic_load_explicit(&h->max, memory_order_relaxed);
+
+	atomic_fetch_add_explicit(&h->b[bucket_of(v)], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+	while (v > max && !atomic_compare_exchange_weak_explicit(&h->max, &max, v,
+								memory_order_relaxed,
+								memory_order_relaxed)) {
+	}
+}
+
 uint64_t hist_quantile(const struct hist *h, double q)
 {
 	uint64_t total = 0, seen = 0, want, max;

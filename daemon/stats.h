@@ -4,8 +4,9 @@
 
 /*
  * A log-linear histogram of durations in ns: 8 sub-buckets per power of two, so percentiles are
- * within 12.5%. One thread records (plain relaxed stores, no locked instructions); any thread
- * may read a consistent-enough snapshot for p50/p99.
+ * within 12.5%. One thread records (hist_record: plain relaxed stores, no locked instructions),
+ * or several (hist_record_shared: atomic adds); any thread may read a consistent-enough snapshot
+ * for p50/p99.
  */
 
 #include <stdatomic.h>
@@ -21,6 +22,7 @@ struct hist {
 };
 
 void hist_record(struct hist *h, uint64_t v);
+void hist_record_shared(struct hist *h, uint64_t v);
 /* The value below which a fraction q (0..1) of records fall; 0 when empty. */
 uint64_t hist_quantile(const struct hist *h, double q);
 void hist_reset(struct hist *h);
