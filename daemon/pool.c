@@ -3,6 +3,8 @@
  * Worker pools and futures. See pool.h.
  *
  * Who touches what:
+ *   - a submit takes no lock: it reserves a place (queued, atomic) and pushes the job onto the
+ *     pool's inbox, a lock-free stack; whoever holds the lock moves the inbox to the queue;
  *   - the pool's mutex guards its queue, its workers, every job's place in the queue and its
  *     resolution (state, result, the node's done list);
  *   - a node's own jobs (io->owned, an array of pointers that a look-up compares and never
@@ -17,8 +19,9 @@
  * an empty job is nanoseconds), so the pool wakes as few threads as keep every job moving:
  *   - an idle worker sleeps on its own condition variable, on a stack (the most recently idle,
  *     and so warmest, worker is woken first), and is woken by name: no thundering herd;
- *   - a job queued while some worker is awake and free (spinning, just woken, or between two
- *     jobs) wakes nobody: that worker looks at the queue before it sleeps;
+ *   - a job submitted while some worker is awake and free (spinning, just woken, or between
+ *     two jobs) wakes nobody: that worker looks at the inbox and the queue before it sleeps or
+ *     takes a job (free_publish says why none is missed);
  *   - a worker that takes a job while more are queued and no other worker is free wakes one
  *     more; so a burst of blocking jobs fans out over the workers one wake-up at a time, and a
  *     burst of short jobs is drained by the first worker before the next one is even up;
@@ -138,11 +141,15 @@ struct pool {
 	uint32_t queue_cap;
 	uint32_t live;
 	uint32_t stuck;
-	_Atomic uint32_t queued; /* written under the lock; the spinning worker reads it without */
+	_Atomic uint32_t queued;  /* jobs submitted and not yet taken by a worker (inbox + queue) */
+	_Atomic uint32_t free_hint; /* free_awake(), for a submit that does not take the lock */
 	uint32_t running;
 	uint32_t n_idle;   /* workers asleep on the idle stack */
 	bool spinning;     /* one worker is spinning for work */
-	bool stopping;
+	_Atomic bool stopping;
+	/* Submitted jobs, newest first: a submit pushes without the lock; whoever holds the lock
+	 * moves them to the queue (absorb). */
+	_Atomic(struct horus_future *) inbox;
 	struct horus_future *qhead, *qtail;
 	struct worker *workers;
 	struct worker *idle; /* the idle stack */
@@ -270,19 +277,49 @@ static void count(_Atomic uint64_t *c)
 			      memory_order_relaxed);
 }
 
+/* The node's submits add without the lock; resolutions take away under it. */
 static void pending_add(struct node_io *io, int delta)
 {
-	atomic_store_explicit(&io->pending,
-			      atomic_load_explicit(&io->pending, memory_order_relaxed) + (uint32_t)delta,
-			      memory_order_relaxed);
+	atomic_fetch_add_explicit(&io->pending, (uint32_t)delta, memory_order_relaxed);
 }
 
-/* The spinning worker reads queued without the lock: plain stores, one writer at a time. */
+/* Submits add without the lock, lock holders take away. */
 static void queued_add(struct pool *p, int delta)
 {
-	atomic_store_explicit(&p->queued,
-			      atomic_load_explicit(&p->queued, memory_order_relaxed) + (uint32_t)delta,
-			      memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->queued, (uint32_t)delta, memory_order_relaxed);
+}
+
+/*
+ * Moves the inbox to the end of the queue, oldest first. Lock held. The look is sequentially
+ * consistent: see free_publish.
+ */
+static void absorb(struct pool *p)
+{
+	struct horus_future *f, *rev = NULL;
+
+	if (!atomic_load(&p->inbox)) {
+		return;
+	}
+	f = atomic_exchange_explicit(&p->inbox, NULL, memory_order_acquire);
+	while (f) {
+		struct horus_future *next = f->qnext;
+
+		f->qnext = rev;
+		rev = f;
+		f = next;
+	}
+	if (!rev) {
+		return;
+	}
+	if (p->qtail) {
+		p->qtail->qnext = rev;
+	} else {
+		p->qhead = rev;
+	}
+	while (rev->qnext) {
+		rev = rev->qnext;
+	}
+	p->qtail = rev;
 }
 
 static bool surplus(const struct pool *p)
@@ -457,6 +494,18 @@ static uint32_t free_awake(const struct pool *p)
 	return p->live - p->running - p->n_idle;
 }
 
+/*
+ * Publishes free_awake() for submits, after any change of live, running or n_idle. A submit
+ * pushes onto the inbox, then reads this, and wakes a worker only if it reads 0. So a worker that
+ * stops being free (takes a job, goes idle, leaves) publishes first and then looks at the inbox,
+ * both sequentially consistent, as the submit's push and read are: if the submit read the stale
+ * count, the worker sees its job, and the other way round.
+ */
+static void free_publish(struct pool *p)
+{
+	atomic_store(&p->free_hint, free_awake(p));
+}
+
 /* Wakes the most recently idle worker, if any. Lock held. */
 static void wake_one(struct pool *p)
 {
@@ -467,6 +516,7 @@ static void wake_one(struct pool *p)
 	}
 	p->idle = w->idle_next;
 	p->n_idle--;
+	free_publish(p);
 	w->idle_next = NULL;
 	w->woken = true;
 	pthread_cond_signal(&w->wake);
@@ -482,7 +532,7 @@ static void wake_all(struct pool *p)
 
 static bool must_leave(const struct pool *p)
 {
-	return p->stopping || surplus(p);
+	return atomic_load_explicit(&p->stopping, memory_order_relaxed) || surplus(p);
 }
 
 /*
@@ -528,6 +578,7 @@ static void idle_wait(struct pool *p, struct worker *w)
 		}
 		pool_lock(p);
 		p->spinning = false;
+		absorb(p);
 		if (p->qhead || must_leave(p)) {
 			return;
 		}
@@ -536,6 +587,14 @@ static void idle_wait(struct pool *p, struct worker *w)
 	w->idle_next = p->idle;
 	p->idle = w;
 	p->n_idle++;
+	free_publish(p);
+	if (atomic_load(&p->inbox)) {
+		/* Pushed by a submit that read free_hint before this worker went idle. */
+		p->idle = w->idle_next;
+		p->n_idle--;
+		free_publish(p);
+		return;
+	}
 	while (!w->woken) {
 		pthread_cond_wait(&w->wake, &p->lock);
 	}
@@ -563,6 +622,7 @@ static void *worker_main(void *arg)
 		uint64_t done_ns;
 		int r;
 
+		absorb(p);
 		if (!p->qhead || must_leave(p)) {
 			if (w->fin || a.n_free || a.n_notify) {
 				pthread_mutex_unlock(&p->lock);
@@ -581,6 +641,8 @@ static void *worker_main(void *arg)
 		f->running = true;
 		w->job = f;
 		p->running++;
+		free_publish(p);
+		absorb(p);
 		if (p->qhead && free_awake(p) == 0) {
 			wake_one(p); /* more to do and nobody free to do it */
 		}
@@ -595,6 +657,7 @@ static void *worker_main(void *arg)
 
 		pool_lock(p);
 		p->running--;
+		free_publish(p);
 		w->job = NULL;
 		if (w->stuck) {
 			w->stuck = false; /* back from a call it was given up on */
@@ -618,6 +681,8 @@ static void *worker_main(void *arg)
 		}
 	}
 	p->live--;
+	free_publish(p);
+	absorb(p);
 	if (p->qhead && free_awake(p) == 0) {
 		wake_one(p); /* a submit counted on this worker while it was free */
 	}
@@ -652,6 +717,7 @@ static int spawn_worker(struct pool *p)
 	w->next = p->workers;
 	p->workers = w;
 	p->live++;
+	free_publish(p);
 	return 0;
 }
 
@@ -707,7 +773,8 @@ void pool_destroy(struct pool *p, uint64_t timeout_ns)
 		return;
 	}
 	pool_lock(p);
-	p->stopping = true;
+	atomic_store(&p->stopping, true);
+	absorb(p);
 	while (p->qhead) {
 		struct horus_future *f = p->qhead;
 
@@ -762,6 +829,7 @@ int pool_submit(struct pool *p, struct node *n, struct node_io *io, uint32_t max
 {
 	struct horus_future *f;
 	uint64_t now;
+	bool busy;
 
 	if (!req || !req->fn || !ret) {
 		return -EINVAL;
@@ -782,11 +850,17 @@ int pool_submit(struct pool *p, struct node *n, struct node_io *io, uint32_t max
 	}
 	f->deadline_ns = timeout_ns ? now + timeout_ns : 0;
 	f->queued = true;
-	pool_lock(p);
-	if (atomic_load_explicit(&io->pending, memory_order_relaxed) >= max_inflight ||
-	    atomic_load_explicit(&p->queued, memory_order_relaxed) >= p->queue_cap || p->stopping) {
-		count(&p->c.refused);
-		pthread_mutex_unlock(&p->lock);
+	busy = atomic_load_explicit(&io->pending, memory_order_relaxed) >= max_inflight;
+	if (!busy) {
+		/* Take a place in the queue, and give it back if there was none. */
+		busy = atomic_fetch_add_explicit(&p->queued, 1, memory_order_relaxed) >= p->queue_cap ||
+		       atomic_load_explicit(&p->stopping, memory_order_relaxed);
+		if (busy) {
+			queued_add(p, -1);
+		}
+	}
+	if (busy) {
+		atomic_fetch_add_explicit(&p->c.refused, 1, memory_order_relaxed);
 		atomic_store_explicit(&f->flags, F_FINISHED, memory_order_relaxed);
 		mark_recycle(io, f, F_RELEASED);
 		return -EBUSY;
@@ -795,21 +869,23 @@ int pool_submit(struct pool *p, struct node *n, struct node_io *io, uint32_t max
 	if (pin) {
 		atomic_fetch_add_explicit(pin, 1, memory_order_relaxed);
 	}
-	if (p->qtail) {
-		p->qtail->qnext = f;
-	} else {
-		p->qhead = f;
-	}
-	p->qtail = f;
 	pending_add(io, 1);
 	io->owned[io->n_owned++] = f;
-	count(&io->submitted);
-	count(&p->c.submitted);
-	if (free_awake(p) == 0) {
-		wake_one(p);
+	count(&io->submitted); /* the node's submits only */
+	atomic_fetch_add_explicit(&p->c.submitted, 1, memory_order_relaxed);
+	/* No lock: onto the inbox, which a worker (or any holder of the lock) moves to the queue. */
+	f->qnext = atomic_load_explicit(&p->inbox, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak(&p->inbox, &f->qnext, f)) {
 	}
-	queued_add(p, 1); /* last: a spinning worker reaches for the lock when it sees this */
-	pthread_mutex_unlock(&p->lock);
+	if (atomic_load(&p->free_hint) == 0) {
+		/* Nobody awake and free to look: wake one (the lock only now). */
+		pool_lock(p);
+		absorb(p);
+		if (p->qhead && free_awake(p) == 0) {
+			wake_one(p);
+		}
+		pthread_mutex_unlock(&p->lock);
+	}
 	*ret = f;
 	return 0;
 }
@@ -867,6 +943,7 @@ int pool_future_cancel(struct pool *p, struct node_io *io, struct horus_future *
 		return -EINVAL;
 	}
 	pool_lock(p);
+	absorb(p); /* f may still be in the inbox */
 	if (atomic_load(&f->state) != HORUS_FUTURE_PENDING) {
 		r = -EALREADY;
 	} else if (f->running) {
@@ -900,6 +977,7 @@ int pool_future_release(struct pool *p, struct node_io *io, struct horus_future 
 		return 0;
 	}
 	pool_lock(p);
+	absorb(p);
 	unlink_done(io, f);
 	if (f->queued) {
 		/* Nobody will look at it: it need not run at all. */
@@ -967,6 +1045,7 @@ void pool_detach_node(struct pool *p, struct node_io *io)
 	struct after a = { 0 };
 
 	pool_lock(p);
+	absorb(p);
 	while (io->n_owned) {
 		struct horus_future *f = io->owned[--io->n_owned];
 
@@ -1003,6 +1082,7 @@ bool pool_watch(struct pool *p, uint64_t now)
 	bool healthy = true;
 
 	pool_lock(p);
+	absorb(p);
 	for (struct horus_future *f = p->qhead, *next; f; f = next) {
 		next = f->qnext;
 		if (f->deadline_ns && now > f->deadline_ns) {

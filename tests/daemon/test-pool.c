@@ -1526,6 +1526,47 @@ START_TEST(fan_out_blocking)
 }
 END_TEST
 
+/*
+ * The race a lock-free submit opens: a job pushed while the only free worker is taking the one
+ * before it. Two workers, two blocking jobs submitted back to back, many times over: both must
+ * be running at once every time (a lost wake-up leaves the second queued until the first ends,
+ * which never happens before the gate opens).
+ */
+START_TEST(fan_out_races)
+{
+	const int rounds = 3000; /* seconds; it caught a lost wake-up in 1 of 3 TSan runs */
+	struct pool *p = mk_pool(2, 16);
+	struct node_io io = {0};
+
+	for (int k = 0; k < rounds; k++) {
+		struct gate g;
+		struct job j[2];
+		struct horus_future *f[2];
+
+		memset(j, 0, sizeof(j));
+		gate_init(&g);
+		for (int i = 0; i < 2; i++) {
+			j[i].gate = &g;
+			ck_assert_int_eq(submit(p, 0, &io, 8, &j[i], 0, 0, &f[i]), 0);
+		}
+		WAIT_FOR(atomic_load(&j[0].started) == 1 && atomic_load(&j[1].started) == 1,
+			 WAIT_MS);
+		gate_open(&g);
+		for (int i = 0; i < 2; i++) {
+			WAIT_FOR(resolved(p, &io, f[i]) && atomic_load(&j[i].freed) == 1, WAIT_MS);
+			ck_assert_int_eq(pool_future_release(p, &io, f[i]), 0);
+		}
+		gate_fini(&g);
+		while (pool_next_done(p, &io, &f[0], &(uint32_t){0},
+				      &(void (*)(void *, struct horus_future *)){NULL})) {
+		}
+	}
+	ck_assert_uint_eq(info_of(p).completed, (uint64_t)rounds * 2);
+	pool_detach_node(p, &io);
+	end_pool(p);
+}
+END_TEST
+
 /* ---- resize ------------------------------------------------------------------------------- */
 
 START_TEST(resize)
@@ -2265,6 +2306,7 @@ static Suite *pool_suite(void)
 	ADD("detach", detach, 30);
 	ADD("detach_many", detach_many, 30);
 	ADD("fan_out_blocking", fan_out_blocking, 30);
+	ADD("fan_out_races", fan_out_races, 60);
 	ADD("resize", resize, 30);
 	ADD("notify_per_node", notify_per_node, 30);
 	ADD("announce_once_until_drained", announce_once_until_drained, 30);
