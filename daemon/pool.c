@@ -6,7 +6,8 @@
  *   - a submit takes no lock: it reserves a place (queued, atomic) and pushes the job onto the
  *     pool's inbox, a lock-free stack; whoever holds the lock moves the inbox to the queue;
  *   - the pool's mutex guards its queue, its workers, every job's place in the queue and its
- *     resolution (state, result, the node's done list);
+ *     resolution (state, result); a resolved job goes onto its node's done stack, lock-free,
+ *     which the node's thread takes whole;
  *   - a node's own jobs (io->owned, an array of pointers that a look-up compares and never
  *     follows, so a stale or foreign pointer is refused without being touched) and the batch of
  *     resolved jobs it is handing over (io->batch) are touched only by the node's calls (init,
@@ -50,8 +51,9 @@ struct horus_future {
 	bool queued;
 	bool running;
 	_Atomic uint32_t flags; /* F_FINISHED, F_RELEASED */
-	_Atomic bool in_done;   /* on its node's done list or batch: set before state is */
+	_Atomic bool in_done;   /* on its node's done stack or batch: set before state is */
 	bool taken;             /* the node's calls only */
+	bool dropped;           /* released while on the done stack: let go of when it comes out */
 	int result;
 	char msg[POOL_MSG_MAX];
 	uint64_t submit_ns;
@@ -388,31 +390,25 @@ static int owned_reserve(struct node_io *io)
 	return 0;
 }
 
-/* Takes f off the node's done list or batch, wherever it waits. Lock held. */
-static void unlink_done(struct node_io *io, struct horus_future *f)
+/*
+ * Takes f off the node's batch. True if it was there, or not waiting at all; false if it is
+ * still on the done stack, from which nothing can be taken but the whole: it is then marked
+ * dropped, and let go of when it comes out (pool_next_done). The node's calls only.
+ */
+static bool unlink_done(struct node_io *io, struct horus_future *f)
 {
-	struct horus_future *prev = NULL;
-
 	if (!atomic_load_explicit(&f->in_done, memory_order_relaxed)) {
-		return;
+		return true;
 	}
 	for (struct horus_future **pp = &io->batch; *pp; pp = &(*pp)->dnext) {
 		if (*pp == f) {
 			*pp = f->dnext;
-			goto out;
+			atomic_store_explicit(&f->in_done, false, memory_order_relaxed);
+			return true;
 		}
 	}
-	for (struct horus_future **pp = &io->done; *pp; prev = *pp, pp = &(*pp)->dnext) {
-		if (*pp == f) {
-			*pp = f->dnext;
-			break;
-		}
-	}
-	if (io->done_tail == f) {
-		io->done_tail = prev;
-	}
-out:
-	atomic_store_explicit(&f->in_done, false, memory_order_relaxed);
+	f->dropped = true;
+	return false;
 }
 
 /* The pool's counters and latency for a job resolved `latency` ns after its submit. Any lock. */
@@ -435,6 +431,8 @@ static void resolve(struct pool *p, struct horus_future *f, uint32_t state, int 
 		    struct after *a)
 {
 	struct node_io *io = f->io;
+	struct node *node = f->node;
+	uintptr_t old;
 
 	(void)p;
 	f->result = result;
@@ -454,17 +452,16 @@ static void resolve(struct pool *p, struct horus_future *f, uint32_t state, int 
 	} else if (state == HORUS_FUTURE_TIMED_OUT) {
 		count(&io->timed_out);
 	}
-	/* Append: callbacks run in the order jobs resolved. */
-	f->dnext = NULL;
-	if (io->done) {
-		io->done_tail->dnext = f;
-	} else {
-		io->done = f;
-	}
-	io->done_tail = f;
-	if (!io->notified) {
-		io->notified = true;
-		after_notify(a, f->node);
+	/*
+	 * Onto the node's done stack, without its thread's lock, marked told: pool_next_done takes
+	 * it whole. f is the node's the moment it is on: only `old` is read after.
+	 */
+	old = atomic_load_explicit(&io->done, memory_order_relaxed);
+	do {
+		f->dnext = (struct horus_future *)(old & ~DONE_TOLD);
+	} while (!atomic_compare_exchange_weak(&io->done, &old, (uintptr_t)f | DONE_TOLD));
+	if (!(old & DONE_TOLD)) {
+		after_notify(a, node); /* the first since the node drained */
 	}
 }
 
@@ -978,7 +975,11 @@ int pool_future_release(struct pool *p, struct node_io *io, struct horus_future 
 	}
 	pool_lock(p);
 	absorb(p);
-	unlink_done(io, f);
+	if (!unlink_done(io, f)) {
+		/* Resolved and still on the done stack: let go of when it comes out. */
+		pthread_mutex_unlock(&p->lock);
+		return 0;
+	}
 	if (f->queued) {
 		/* Nobody will look at it: it need not run at all. */
 		queue_remove(p, f);
@@ -998,28 +999,53 @@ int pool_future_release(struct pool *p, struct node_io *io, struct horus_future 
 	return 0;
 }
 
+/* The done stack, taken whole, oldest first; the node stays told. The node's calls only. */
+static struct horus_future *take_done(struct node_io *io)
+{
+	uintptr_t w = atomic_load(&io->done);
+	struct horus_future *f, *fifo = NULL;
+
+	if (!(w & ~DONE_TOLD)) {
+		return NULL;
+	}
+	w = atomic_exchange(&io->done, DONE_TOLD);
+	for (f = (struct horus_future *)(w & ~DONE_TOLD); f;) {
+		struct horus_future *next = f->dnext;
+
+		f->dnext = fifo;
+		fifo = f;
+		f = next;
+	}
+	return fifo;
+}
+
 bool pool_next_done(struct pool *p, struct node_io *io, struct horus_future **ret,
 		    uint32_t *ret_state, void (**ret_cb)(void *, struct horus_future *))
 {
 	struct horus_future *f;
 
-	if (!io->batch) {
-		/* One lock for every job resolved since the last look. */
-		pool_lock(p);
-		io->batch = io->done;
-		io->done = NULL;
-		io->done_tail = NULL;
+	(void)p;
+	for (;;) {
 		if (!io->batch) {
-			io->notified = false; /* drained: the next resolved job is announced */
+			io->batch = take_done(io);
 		}
-		pthread_mutex_unlock(&p->lock);
 		if (!io->batch) {
-			return false;
+			/* Drained: untold, unless a job came meanwhile (then take it too). */
+			uintptr_t told = DONE_TOLD;
+
+			if (atomic_compare_exchange_strong(&io->done, &told, 0) || !told) {
+				return false;
+			}
+			continue;
 		}
+		f = io->batch;
+		io->batch = f->dnext;
+		atomic_store_explicit(&f->in_done, false, memory_order_relaxed);
+		if (!f->dropped) {
+			break;
+		}
+		mark_recycle(io, f, F_RELEASED); /* released while it waited on the stack */
 	}
-	f = io->batch;
-	io->batch = f->dnext;
-	atomic_store_explicit(&f->in_done, false, memory_order_relaxed);
 	*ret = f;
 	*ret_state = atomic_load_explicit(&f->state, memory_order_acquire);
 	*ret_cb = f->req.on_done;
@@ -1046,6 +1072,21 @@ void pool_detach_node(struct pool *p, struct node_io *io)
 
 	pool_lock(p);
 	absorb(p);
+	{
+		/* Futures released while they waited on the done stack are no longer in owned:
+		 * let go of them here. The others go with owned, below. */
+		struct horus_future *waiting[2] = { io->batch, take_done(io) };
+
+		io->batch = NULL;
+		for (int k = 0; k < 2; k++) {
+			for (struct horus_future *f = waiting[k], *next; f; f = next) {
+				next = f->dnext;
+				if (f->dropped) {
+					mark_free(f, F_RELEASED);
+				}
+			}
+		}
+	}
 	while (io->n_owned) {
 		struct horus_future *f = io->owned[--io->n_owned];
 
@@ -1066,10 +1107,7 @@ void pool_detach_node(struct pool *p, struct node_io *io)
 			pool_lock(p);
 		}
 	}
-	io->done = NULL;
-	io->done_tail = NULL;
-	io->batch = NULL;
-	io->notified = false;
+	atomic_store(&io->done, 0); /* untold: nothing of it is left */
 	atomic_store_explicit(&io->pending, 0, memory_order_relaxed);
 	pthread_mutex_unlock(&p->lock);
 	after_run(p, &a);

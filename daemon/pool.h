@@ -25,6 +25,7 @@
 
 #define POOL_MAX_REPLACEMENTS 32
 #define POOL_MSG_MAX 160
+#define DONE_TOLD ((uintptr_t)1)
 /*
  * How long a worker out of work spins before it sleeps (one worker per pool at a time): longer
  * than a node's round trip from one job's completion to its next submit (the node's thread
@@ -67,7 +68,8 @@ struct pool_info {
 
 /*
  * One node's view of its jobs, kept in struct node. owned and batch belong to the node's calls
- * (never two at once); the rest is guarded by its pool's lock. pool_detach_node frees it all.
+ * (never two at once); done is atomic; the counters change under the pool's lock.
+ * pool_detach_node frees it all.
  */
 struct node_io {
 	struct horus_future **owned; /* every job not yet released, and not detached */
@@ -75,9 +77,12 @@ struct node_io {
 	struct horus_future *spare;  /* released futures kept for the next submits */
 	unsigned n_spare;
 	struct horus_future *batch; /* resolved, taken from done, being handed over */
-	struct horus_future *done;  /* resolved, waiting for the node's thread to see them */
-	struct horus_future *done_tail;
-	bool notified;              /* told of done jobs; cleared when its thread drained them */
+	/*
+	 * Resolved, waiting for the node's thread: a lock-free stack, newest first, whose low bit
+	 * (DONE_TOLD) says the node was told and has not drained since. One word, so that "empty
+	 * and untold" is set in one step (pool_next_done).
+	 */
+	_Atomic uintptr_t done;
 	_Atomic uint32_t pending;  /* queued or running */
 	_Atomic uint64_t submitted, completed, failed, timed_out;
 };
