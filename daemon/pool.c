@@ -503,6 +503,15 @@ static void free_publish(struct pool *p)
 	atomic_store(&p->free_hint, free_awake(p));
 }
 
+/*
+ * The same when a worker became free: a submit that reads the older, lower count only wakes one
+ * it need not have, so no fence is needed (the store is seen within nanoseconds).
+ */
+static void free_publish_more(struct pool *p)
+{
+	atomic_store_explicit(&p->free_hint, free_awake(p), memory_order_release);
+}
+
 /* Wakes the most recently idle worker, if any. Lock held. */
 static void wake_one(struct pool *p)
 {
@@ -513,7 +522,7 @@ static void wake_one(struct pool *p)
 	}
 	p->idle = w->idle_next;
 	p->n_idle--;
-	free_publish(p);
+	free_publish_more(p);
 	w->idle_next = NULL;
 	w->woken = true;
 	pthread_cond_signal(&w->wake);
@@ -589,7 +598,7 @@ static void idle_wait(struct pool *p, struct worker *w)
 		/* Pushed by a submit that read free_hint before this worker went idle. */
 		p->idle = w->idle_next;
 		p->n_idle--;
-		free_publish(p);
+		free_publish_more(p);
 		return;
 	}
 	while (!w->woken) {
@@ -654,7 +663,7 @@ static void *worker_main(void *arg)
 
 		pool_lock(p);
 		p->running--;
-		free_publish(p);
+		free_publish_more(p);
 		w->job = NULL;
 		if (w->stuck) {
 			w->stuck = false; /* back from a call it was given up on */
@@ -714,7 +723,7 @@ static int spawn_worker(struct pool *p)
 	w->next = p->workers;
 	p->workers = w;
 	p->live++;
-	free_publish(p);
+	free_publish_more(p);
 	return 0;
 }
 
