@@ -45,20 +45,20 @@
 
 struct horus_future {
 	struct horus_io_request req;
-	struct node *node;      /* NULL once the node let go of its jobs (stopped) */
+	struct node *node; /* NULL once the node let go of its jobs (stopped) */
 	struct node_io *io;
 	_Atomic uint32_t state; /* enum horus_future_state */
 	bool queued;
 	bool running;
 	_Atomic uint32_t flags; /* F_FINISHED, F_RELEASED */
-	_Atomic bool in_done;   /* on its node's done stack or batch: set before state is */
-	bool taken;             /* the node's calls only */
-	bool dropped;           /* released while on the done stack: let go of when it comes out */
+	_Atomic bool in_done;	/* on its node's done stack or batch: set before state is */
+	bool taken;		/* the node's calls only */
+	bool dropped;		/* released while on the done stack: let go of when it comes out */
 	int result;
 	char msg[POOL_MSG_MAX];
 	uint64_t submit_ns;
-	uint64_t deadline_ns;   /* 0: no timeout */
-	_Atomic unsigned *pin;  /* held on the plugin's code until the job is over */
+	uint64_t deadline_ns;	    /* 0: no timeout */
+	_Atomic unsigned *pin;	    /* held on the plugin's code until the job is over */
 	struct horus_future *qnext; /* pool queue */
 	struct horus_future *dnext; /* node's done list */
 };
@@ -124,14 +124,14 @@ struct worker {
 	pthread_t tid;
 	struct horus_future *job;
 	bool stuck;
-	bool woken;             /* taken off the idle stack by wake_one()/wake_all() */
+	bool woken; /* taken off the idle stack by wake_one()/wake_all() */
 	pthread_cond_t wake;
 	struct worker *idle_next;
 	struct worker *next;
 	/* The job it finished last, whose accounting and release wait for the lock to be
 	 * dropped (worker_flush): the lock is held only for what the queue needs. */
 	struct horus_future *fin;
-	uint32_t fin_state;   /* HORUS_FUTURE_PENDING: resolved before, by the watcher */
+	uint32_t fin_state; /* HORUS_FUTURE_PENDING: resolved before, by the watcher */
 	uint64_t fin_latency;
 };
 
@@ -143,11 +143,11 @@ struct pool {
 	uint32_t queue_cap;
 	uint32_t live;
 	uint32_t stuck;
-	_Atomic uint32_t queued;  /* jobs submitted and not yet taken by a worker (inbox + queue) */
+	_Atomic uint32_t queued; /* jobs submitted and not yet taken by a worker (inbox + queue) */
 	_Atomic uint32_t free_hint; /* free_awake(), for a submit that does not take the lock */
 	uint32_t running;
-	uint32_t n_idle;   /* workers asleep on the idle stack */
-	bool spinning;     /* one worker is spinning for work */
+	uint32_t n_idle; /* workers asleep on the idle stack */
+	bool spinning;	 /* one worker is spinning for work */
 	_Atomic bool stopping;
 	/* Submitted jobs, newest first: a submit pushes without the lock; whoever holds the lock
 	 * moves them to the queue (absorb). */
@@ -414,8 +414,8 @@ static bool unlink_done(struct node_io *io, struct horus_future *f)
 /* The pool's counters and latency for a job resolved `latency` ns after its submit. Any lock. */
 static void account(struct pool *p, uint32_t state, uint64_t latency)
 {
-	_Atomic uint64_t *c = state == HORUS_FUTURE_DONE     ? &p->c.completed
-			      : state == HORUS_FUTURE_FAILED    ? &p->c.failed
+	_Atomic uint64_t *c = state == HORUS_FUTURE_DONE	? &p->c.completed
+			      : state == HORUS_FUTURE_FAILED	? &p->c.failed
 			      : state == HORUS_FUTURE_TIMED_OUT ? &p->c.timed_out
 								: &p->c.cancelled;
 
@@ -465,7 +465,6 @@ static void resolve(struct pool *p, struct horus_future *f, uint32_t state, int 
 	}
 }
 
-
 /*
  * The error a failed job reports through future_take. Codes that take uses for its own answers
  * (-EAGAIN pending, -EALREADY taken, -EINVAL not ours) and values that are no errno become -EIO,
@@ -477,8 +476,8 @@ static int job_error(struct horus_future *f, int r)
 		return r;
 	}
 	if (!f->msg[0]) {
-		snprintf(f->msg, sizeof(f->msg), "the job failed with %s", r >= -4095 ? strerror(-r)
-								    : "an invalid error code");
+		snprintf(f->msg, sizeof(f->msg), "the job failed with %s",
+			 r >= -4095 ? strerror(-r) : "an invalid error code");
 	}
 	return -EIO;
 }
@@ -610,7 +609,7 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct pool *p = w->pool;
-	struct after a = { 0 };
+	struct after a = {0};
 
 	pthread_setname_np(pthread_self(), "horus-pool");
 	{
@@ -618,7 +617,7 @@ static void *worker_main(void *arg)
 		 * SCHED_BATCH: a worker woken by a submit, or by a lock it waited for, does not
 		 * preempt the thread that woke it. Tick threads are the ones on a clock.
 		 */
-		struct sched_param sp = { .sched_priority = 0 };
+		struct sched_param sp = {.sched_priority = 0};
 
 		(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
 	}
@@ -773,7 +772,7 @@ void pool_resize(struct pool *p, uint32_t workers, uint32_t queue)
 void pool_destroy(struct pool *p, uint64_t timeout_ns)
 {
 	uint64_t deadline = mono_ns() + timeout_ns;
-	struct after a = { 0 };
+	struct after a = {0};
 
 	if (!p) {
 		return;
@@ -859,7 +858,8 @@ int pool_submit(struct pool *p, struct node *n, struct node_io *io, uint32_t max
 	busy = atomic_load_explicit(&io->pending, memory_order_relaxed) >= max_inflight;
 	if (!busy) {
 		/* Take a place in the queue, and give it back if there was none. */
-		busy = atomic_fetch_add_explicit(&p->queued, 1, memory_order_relaxed) >= p->queue_cap ||
+		busy = atomic_fetch_add_explicit(&p->queued, 1, memory_order_relaxed) >=
+			   p->queue_cap ||
 		       atomic_load_explicit(&p->stopping, memory_order_relaxed);
 		if (busy) {
 			queued_add(p, -1);
@@ -879,7 +879,8 @@ int pool_submit(struct pool *p, struct node *n, struct node_io *io, uint32_t max
 	io->owned[io->n_owned++] = f;
 	count(&io->submitted); /* the node's submits only */
 	atomic_fetch_add_explicit(&p->c.submitted, 1, memory_order_relaxed);
-	/* No lock: onto the inbox, which a worker (or any holder of the lock) moves to the queue. */
+	/* No lock: onto the inbox, which a worker (or any holder of the lock) moves to the queue.
+	 */
 	f->qnext = atomic_load_explicit(&p->inbox, memory_order_relaxed);
 	while (!atomic_compare_exchange_weak(&p->inbox, &f->qnext, f)) {
 	}
@@ -934,15 +935,15 @@ int pool_future_take(struct pool *p, struct node_io *io, struct horus_future *f)
 const char *pool_future_error(struct pool *p, struct node_io *io, const struct horus_future *f)
 {
 	(void)p;
-	return owns(io, f) && atomic_load_explicit(&f->state, memory_order_acquire) ==
-				  HORUS_FUTURE_FAILED
+	return owns(io, f) &&
+		       atomic_load_explicit(&f->state, memory_order_acquire) == HORUS_FUTURE_FAILED
 		   ? f->msg
 		   : "";
 }
 
 int pool_future_cancel(struct pool *p, struct node_io *io, struct horus_future *f)
 {
-	struct after a = { 0 };
+	struct after a = {0};
 	int r;
 
 	if (!owns(io, f)) {
@@ -969,7 +970,7 @@ int pool_future_cancel(struct pool *p, struct node_io *io, struct horus_future *
 
 int pool_future_release(struct pool *p, struct node_io *io, struct horus_future *f)
 {
-	struct after a = { 0 };
+	struct after a = {0};
 
 	if (!owns(io, f)) {
 		return -EINVAL;
@@ -1077,14 +1078,14 @@ void pool_node_io_free(struct node_io *io)
 
 void pool_detach_node(struct pool *p, struct node_io *io)
 {
-	struct after a = { 0 };
+	struct after a = {0};
 
 	pool_lock(p);
 	absorb(p);
 	{
 		/* Futures released while they waited on the done stack are no longer in owned:
 		 * let go of them here. The others go with owned, below. */
-		struct horus_future *waiting[2] = { io->batch, take_done(io) };
+		struct horus_future *waiting[2] = {io->batch, take_done(io)};
 
 		io->batch = NULL;
 		for (int k = 0; k < 2; k++) {
@@ -1125,7 +1126,7 @@ void pool_detach_node(struct pool *p, struct node_io *io)
 
 bool pool_watch(struct pool *p, uint64_t now)
 {
-	struct after a = { 0 };
+	struct after a = {0};
 	bool healthy = true;
 
 	pool_lock(p);

@@ -7,8 +7,10 @@
  * time from just before host->submit to the start of the job's on_done callback on the node's
  * tick thread; that is the daemon's whole path: queue and wake a worker, run the job, resolve
  * the future, wake the node's tick thread through its event loop, run on_done. Rate: `inflight`
- * jobs kept in flight (each on_done submits the next) until `jobs` are done; jobs over the time
- * from the first submit to the last on_done. The node writes its samples to a file when done.
+ * jobs kept in flight (each on_done submits the next) until `rate_jobs` are done; jobs over the
+ * time from the first submit to the last on_done. rate_jobs is ten times CPython's count by
+ * default, so that both rate phases last about a second (100,000 empty jobs take horusd under
+ * 0.1 s: too short a window on a shared machine). The node writes its samples to a file.
  *
  * CPython: the same counts through ThreadPoolExecutor(max_workers = the same workers).
  * Latency: submit(noop).result(), one at a time. Rate: all jobs submitted at once, then
@@ -31,6 +33,7 @@
 #define CMD "pool"
 
 #define DEFAULT_JOBS 100000u
+#define DEFAULT_RATE_JOBS 1000000u
 #define DEFAULT_WARMUP 1000u
 #define DEFAULT_INFLIGHT 16u
 #define DEFAULT_WORKERS 4u
@@ -43,7 +46,7 @@ struct options {
 	const char *horusd_opt;
 	const char *plugin_opt;
 	const char *python;
-	uint32_t jobs, warmup, inflight, workers;
+	uint32_t jobs, rate_jobs, warmup, inflight, workers;
 	bool json;
 };
 
@@ -91,10 +94,10 @@ static int run_horusd(const struct options *o, struct result *res)
 	snprintf(out, sizeof(out), "%s/pool.out", d.dir);
 	if (asprintf(&body,
 		     "workers = %u\nqueue = %u\n\n[node.pool]\nplugin = bench_node\nrate_hz = 100\n"
-		     "mode = pool\njobs = %u\nwarmup = %u\ninflight = %u\nmax_inflight = %u\n"
-		     "out = %s\n",
-		     o->workers, o->inflight > 256 ? o->inflight : 256, o->jobs, o->warmup,
-		     o->inflight, o->inflight, out) < 0) {
+		     "mode = pool\njobs = %u\nrate_jobs = %u\nwarmup = %u\ninflight = %u\n"
+		     "max_inflight = %u\nout = %s\n",
+		     o->workers, o->inflight > 256 ? o->inflight : 256, o->jobs, o->rate_jobs,
+		     o->warmup, o->inflight, o->inflight, out) < 0) {
 		body = NULL;
 		r = -ENOMEM;
 		goto out;
@@ -313,9 +316,9 @@ static bool have_python(const char *python)
 static void print_header(const struct options *o)
 {
 	printf("horus-bench pool: submit-to-completion-seen of empty jobs, in ns; %u workers; "
-	       "latency with one job\nin flight (%u jobs after %u of warm-up), jobs/s with %u in "
-	       "flight (horusd) or all submitted at once (CPython)\n\n",
-	       o->workers, o->jobs, o->warmup, o->inflight);
+	       "latency with one job\nin flight (%u jobs after %u of warm-up), jobs/s over %u jobs "
+	       "with %u in flight (horusd)\nor %u all submitted at once (CPython)\n\n",
+	       o->workers, o->jobs, o->warmup, o->rate_jobs, o->inflight, o->jobs);
 	printf("%-8s %-10s %8s %9s %9s %9s %10s %11s\n", "case", "version", "jobs", "p50", "p99",
 	       "p999", "max", "jobs/s");
 	fflush(stdout);
@@ -370,7 +373,9 @@ static void usage(FILE *f)
 		"to CPython's concurrent.futures.ThreadPoolExecutor in the same run.\n"
 		"\n"
 		"Options:\n"
-		"  --jobs N           jobs per phase (default %u)\n"
+		"  --jobs N           jobs in the latency phases and CPython's rate phase (default "
+		"%u)\n"
+		"  --rate-jobs N      jobs in horusd's rate phase (default %u)\n"
 		"  --warmup N         uncounted jobs before the latency phase (default %u)\n"
 		"  --inflight N       jobs in flight in horusd's rate phase (default %u)\n"
 		"  --workers N        worker threads, both pools (default %u)\n"
@@ -379,13 +384,14 @@ static void usage(FILE *f)
 		"  --plugin PATH      the bench node (default: bench_node.so beside horus-bench)\n"
 		"  --json             one JSON object per case and line\n"
 		"  -h, --help         this text\n",
-		DEFAULT_JOBS, DEFAULT_WARMUP, DEFAULT_INFLIGHT, DEFAULT_WORKERS);
+		DEFAULT_JOBS, DEFAULT_RATE_JOBS, DEFAULT_WARMUP, DEFAULT_INFLIGHT, DEFAULT_WORKERS);
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum {
 		O_JOBS = 256,
+		O_RATE_JOBS,
 		O_WARMUP,
 		O_INFLIGHT,
 		O_WORKERS,
@@ -396,6 +402,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	};
 	static const struct option longopts[] = {
 	    {"jobs", required_argument, NULL, O_JOBS},
+	    {"rate-jobs", required_argument, NULL, O_RATE_JOBS},
 	    {"warmup", required_argument, NULL, O_WARMUP},
 	    {"inflight", required_argument, NULL, O_INFLIGHT},
 	    {"workers", required_argument, NULL, O_WORKERS},
@@ -407,19 +414,17 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {NULL, 0, NULL, 0},
 	};
 	static const char *const expected[O_JSON - O_JOBS] = {
-	    "a count in 1..10000000",
-	    "a count in 0..10000000",
-	    "a count in 1..4096",
-	    "a count in 1..256",
-	    "an interpreter",
-	    "an executable file",
-	    "a file",
+	    "a count in 1..10000000", "a count in 1..100000000",
+	    "a count in 0..10000000", "a count in 1..4096",
+	    "a count in 1..256",      "an interpreter",
+	    "an executable file",     "a file",
 	};
 	uint64_t v = 0;
 	int opt, r;
 
 	memset(o, 0, sizeof(*o));
 	o->jobs = DEFAULT_JOBS;
+	o->rate_jobs = DEFAULT_RATE_JOBS;
 	o->warmup = DEFAULT_WARMUP;
 	o->inflight = DEFAULT_INFLIGHT;
 	o->workers = DEFAULT_WORKERS;
@@ -436,6 +441,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case O_JOBS:
 			r = bench_parse_u64(optarg, 1, JOBS_MAX, &v);
 			o->jobs = (uint32_t)v;
+			break;
+		case O_RATE_JOBS:
+			r = bench_parse_u64(optarg, 1, 100000000, &v);
+			o->rate_jobs = (uint32_t)v;
 			break;
 		case O_WARMUP:
 			r = bench_parse_u64(optarg, 0, JOBS_MAX, &v);
@@ -473,8 +482,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	if (optind < argc) {
 		return bench_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
 	}
-	return bench_locate(CMD, o->horusd_opt, o->horusd, sizeof(o->horusd), o->plugin_opt, o->plugin,
-			    sizeof(o->plugin));
+	return bench_locate(CMD, o->horusd_opt, o->horusd, sizeof(o->horusd), o->plugin_opt,
+			    o->plugin, sizeof(o->plugin));
 }
 
 int bench_pool_main(int argc, char **argv)

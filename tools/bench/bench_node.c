@@ -12,14 +12,15 @@
  *   blocking = false     true: the read runs inside tick; false: it is submitted to the node's
  *                        pool, one in flight, and tick only polls its future (the seed's pattern)
  * pool (runs once, from the first tick; the results go to `out`):
- *   jobs = 100000        jobs in each of the two phases
+ *   jobs = 100000        jobs in the latency phase
+ *   rate_jobs = JOBS     jobs in the rate phase (default: jobs)
  *   warmup = 1000        jobs before the latency phase that are not counted
  *   inflight = 16        jobs kept in flight in the rate phase (<= the node's max_inflight)
  *   out = PATH           results file, written (by a job, atomically) when both phases are over
  *
  * Pool phases. Latency: one job in flight; the time from just before host->submit to the start
  * of its on_done on the node's tick thread, per job; on_done submits the next job. Rate:
- * `inflight` jobs in flight, each on_done submits one more until `jobs` were submitted; the
+ * `inflight` jobs in flight, each on_done submits one more until `rate_jobs` were submitted; the
  * time from the first submit to the last on_done. Both use empty jobs (fn returns 0).
  */
 
@@ -65,7 +66,7 @@ struct bnode {
 	struct horus_future *pending;
 	/* pool */
 	enum pool_phase phase;
-	uint32_t jobs, warmup, inflight;
+	uint32_t jobs, rate_jobs, warmup, inflight;
 	const char *out;    /* the daemon's string, valid until fini */
 	uint64_t submit_ns; /* latency phase: of the one job in flight */
 	uint32_t seen;	    /* completions in this phase */
@@ -231,7 +232,8 @@ static void pool_finish(struct bnode *b, int error)
 
 static void rate_fill(struct bnode *b)
 {
-	while (b->phase == PHASE_RATE && b->in_flight < b->inflight && b->submitted < b->jobs) {
+	while (b->phase == PHASE_RATE && b->in_flight < b->inflight &&
+	       b->submitted < b->rate_jobs) {
 		if (pool_submit_one(b) < 0) {
 			return; /* -EBUSY: the next on_done or tick tries again */
 		}
@@ -272,9 +274,9 @@ static void pool_on_done(void *ctx, struct horus_future *f)
 	}
 	if (b->phase == PHASE_RATE) {
 		b->in_flight--;
-		if (++b->seen == b->jobs) {
+		if (++b->seen == b->rate_jobs) {
 			b->res->rate_ns = seen_ns - b->rate_start_ns;
-			b->res->rate_jobs = b->jobs;
+			b->res->rate_jobs = b->rate_jobs;
 			pool_finish(b, 0);
 			return;
 		}
@@ -324,6 +326,7 @@ static int bnode_init(const struct horus_host *host, void **ret_ctx)
 	}
 	if ((r = param_u32(host, "read_ms", 50, 0, 60000, &b->read_ms)) < 0 ||
 	    (r = param_u32(host, "jobs", 100000, 1, 100000000, &b->jobs)) < 0 ||
+	    (r = param_u32(host, "rate_jobs", b->jobs, 1, 100000000, &b->rate_jobs)) < 0 ||
 	    (r = param_u32(host, "warmup", 1000, 0, 100000000, &b->warmup)) < 0 ||
 	    (r = param_u32(host, "inflight", 16, 1, 4096, &b->inflight)) < 0) {
 		goto fail;
