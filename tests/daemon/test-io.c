@@ -27,6 +27,7 @@
 #include <horus/pubsub.h>
 
 #include "harness.h"
+#include "hd-topic.h"
 #include "under-tsan.h"
 
 #define IO_RESULT 42 /* what testnode's job returns */
@@ -146,9 +147,8 @@ static void pool_io(const char *name, struct pio *ret)
 #define OUT_MAX 4096
 
 struct outcomes {
-	struct horus_sub *sub;
+	struct hd_topic topic;
 	size_t n;
-	uint64_t lost;
 	int64_t v[OUT_MAX];
 	uint64_t t_ms[OUT_MAX]; /* when this test read it */
 };
@@ -156,29 +156,18 @@ struct outcomes {
 /* Subscribes before the daemon starts (it keeps the segment: we hold it). */
 static void outcomes_open(struct outcomes *o, const char *topic)
 {
-	struct horus_topic_opts opts = {.capacity = 1024, .max_msg = sizeof(int64_t)};
-	int r;
-
-	memset(o, 0, sizeof(*o));
-	r = horus_sub_open(H.ns, topic, &opts, 0, &o->sub);
-	HD_CHECK(&H, r == 0, "horus_sub_open %s: %s", topic, strerror(-r));
+	o->n = 0;
+	hd_topic_open(&H, &o->topic, topic);
 }
 
 /* Reads what arrived; returns the total count. */
 static size_t outcomes_poll(struct outcomes *o)
 {
-	for (;;) {
-		struct horus_msg_info mi;
-		int64_t v;
-		int r = horus_sub_read(o->sub, &v, sizeof(v), &mi);
+	uint64_t v;
 
-		if (r == -EAGAIN) {
-			break;
-		}
-		HD_CHECK(&H, r == (int)sizeof(v), "horus_sub_read: %d", r);
-		o->lost += mi.lost;
+	while (hd_topic_read(&H, &o->topic, &v)) {
 		if (o->n < OUT_MAX) {
-			o->v[o->n] = v;
+			o->v[o->n] = (int64_t)v;
 			o->t_ms[o->n] = mono_ms();
 			o->n++;
 		}
@@ -188,8 +177,7 @@ static size_t outcomes_poll(struct outcomes *o)
 
 static void outcomes_close(struct outcomes *o)
 {
-	horus_sub_close(o->sub);
-	o->sub = NULL;
+	hd_topic_close(&o->topic);
 }
 
 /* ---- the tests --------------------------------------------------------------------------- */
@@ -249,8 +237,8 @@ START_TEST(blocking_job_keeps_rate)
 		 r1.failed, r1.timed_out);
 	HD_CHECK(&H, r1.pending <= 1, "pending %" PRIu64, r1.pending);
 	HD_CHECK(&H, !strcmp(r1.state, "running"), "reader %s", r1.state);
-	HD_CHECK(&H, o->n >= r1.completed - r0.completed && o->lost == 0,
-		 "%zu outcomes published, %" PRIu64 " lost", o->n, o->lost);
+	HD_CHECK(&H, o->n >= r1.completed - r0.completed && o->topic.lost == 0,
+		 "%zu outcomes published, %" PRIu64 " lost", o->n, o->topic.lost);
 	for (size_t i = 0; i < o->n; i++) {
 		HD_CHECK(&H, o->v[i] == IO_RESULT, "outcome %zu is %" PRId64, i, o->v[i]);
 	}
@@ -294,7 +282,7 @@ START_TEST(callback_results)
 	/* A job resolved but not yet handed over when the node stopped is counted, not called. */
 	HD_CHECK(&H, o->n <= b.completed && o->n + 1 >= b.completed,
 		 "%zu outcomes published by on_done, %" PRIu64 " completed", o->n, b.completed);
-	HD_CHECK(&H, o->lost == 0, "%" PRIu64 " outcomes lost", o->lost);
+	HD_CHECK(&H, o->topic.lost == 0, "%" PRIu64 " outcomes lost", o->topic.lost);
 	for (size_t i = 0; i < o->n; i++) {
 		HD_CHECK(&H, o->v[i] == IO_RESULT, "outcome %zu is %" PRId64 " (%s)", i, o->v[i],
 			 o->v[i] < 0 ? strerror((int)-o->v[i]) : "?");

@@ -8,15 +8,12 @@
  * node's own ticks are whole periods apart.
  */
 
-#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <string.h>
-
-#include <horus/pubsub.h>
 
 #include "harness.h"
+#include "hd-topic.h"
 
 #define MS 1000000ull
 #define TIMES_MAX 256
@@ -36,7 +33,7 @@ static void teardown(void)
 
 /* A node's published tick times. */
 struct times {
-	struct horus_sub *sub;
+	struct hd_topic topic;
 	size_t n;
 	uint64_t v[TIMES_MAX];
 };
@@ -44,30 +41,21 @@ struct times {
 /* Subscribes before the node exists, so that its first tick is seen too. */
 static void times_open(struct times *t, const char *topic)
 {
-	struct horus_topic_opts opts = {.capacity = 1024, .max_msg = sizeof(uint64_t)};
-	int r;
-
-	memset(t, 0, sizeof(*t));
-	r = horus_sub_open(H.ns, topic, &opts, 0, &t->sub);
-	HD_CHECK(&H, r == 0, "horus_sub_open %s: %s", topic, strerror(-r));
+	t->n = 0;
+	hd_topic_open(&H, &t->topic, topic);
 }
 
 static size_t times_poll(struct times *t)
 {
-	for (;;) {
-		struct horus_msg_info mi;
-		uint64_t v;
-		int r = horus_sub_read(t->sub, &v, sizeof(v), &mi);
+	uint64_t v;
 
-		if (r == -EAGAIN) {
-			return t->n;
-		}
-		HD_CHECK(&H, r == (int)sizeof(v), "horus_sub_read: %d", r);
-		HD_CHECK(&H, mi.lost == 0, "%" PRIu64 " tick times lost", (uint64_t)mi.lost);
+	while (hd_topic_read(&H, &t->topic, &v)) {
 		if (t->n < TIMES_MAX) {
 			t->v[t->n++] = v;
 		}
 	}
+	HD_CHECK(&H, t->topic.lost == 0, "%" PRIu64 " tick times lost", t->topic.lost);
+	return t->n;
 }
 
 /* Every time in t is `ref` plus a whole number of `period`s. */
@@ -109,7 +97,7 @@ START_TEST(one_grid_per_rate)
 	on_grid(c, "c", a->v[0], 10 * MS); /* ... and so are c's, every other one */
 	on_grid(c, "c", c->v[0], 20 * MS); /* c's own ticks are its 20 ms apart */
 	for (int i = 0; i < 3; i++) {
-		horus_sub_close(a[i].sub);
+		hd_topic_close(&a[i].topic);
 	}
 	free(a);
 }
