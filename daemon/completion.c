@@ -76,6 +76,12 @@ void sched_io_notify(void *userdata, struct node *n)
 	pthread_mutex_unlock(&m->lock);
 }
 
+/* The lane that runs n's calls: its dedicated lane if it has one, else the active lane. */
+static struct sched_thread *lane_of(struct sched *s, struct node *n)
+{
+	return n->lane && n->lane->owner == n ? n->lane : s->active;
+}
+
 /*
  * Puts n on io_ready and wakes the thread that runs it, unless that is `self`, which is about
  * to look. Lock held.
@@ -102,7 +108,7 @@ static void io_ready_add(struct sched *s, struct node *n, struct sched_thread *s
 	}
 	n->io_ready = true;
 	s->io_ready[s->n_io_ready++] = n;
-	lane = n->lane && n->lane->owner == n ? n->lane : s->active;
+	lane = lane_of(s, n);
 	if (lane != self) {
 		sched_thread_wake(lane);
 	}
@@ -215,12 +221,11 @@ static long hand_over(struct sched_thread *t, unsigned *budget)
 
 	for (size_t i = 0; i < s->n_io_ready;) {
 		struct node *n = s->io_ready[i];
-		struct sched_thread *lane = n->lane && n->lane->owner == n ? n->lane : s->active;
 		struct horus_future *f;
 		void (*cb)(void *, struct horus_future *);
 		uint32_t st;
 
-		if (lane != t || n->runner) {
+		if (lane_of(s, n) != t || n->runner) {
 			i++;
 			continue; /* another thread's node, or inside a call: later */
 		}

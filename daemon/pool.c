@@ -233,14 +233,6 @@ static void after_run(struct pool *p, struct after *a)
  */
 #define POOL_LOCK_SPIN_NS 5000ull
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void pool_lock(struct pool *p)
 {
 	uint64_t until = 0;
@@ -255,7 +247,7 @@ static void pool_lock(struct pool *p)
 			pause *= 2;
 		}
 		if (i % 8 == 0) {
-			uint64_t now = mono_ns();
+			uint64_t now = now_ns();
 
 			if (!until) {
 				until = now + POOL_LOCK_SPIN_NS;
@@ -270,8 +262,9 @@ static void pool_lock(struct pool *p)
 /* ---- helpers (lock held) ----------------------------------------------------------------- */
 
 /*
- * Counters of the pool and of its nodes' jobs change only under the pool's lock, and are read
- * without it (pool_get_info, node info): a relaxed load and store, no locked add.
+ * A counter with one writer at a time (under the pool's lock, or the node's own calls), read
+ * without a lock (pool_get_info, node info): a relaxed load and store, no locked add. Counters
+ * that several threads bump at once use atomic adds.
  */
 static void count(_Atomic uint64_t *c)
 {
@@ -297,12 +290,13 @@ static void queued_add(struct pool *p, int delta)
  */
 static void absorb(struct pool *p)
 {
-	struct horus_future *f, *rev = NULL;
+	struct horus_future *f, *tail, *rev = NULL;
 
 	if (!atomic_load(&p->inbox)) {
 		return;
 	}
 	f = atomic_exchange_explicit(&p->inbox, NULL, memory_order_acquire);
+	tail = f; /* the newest: last once reversed */
 	while (f) {
 		struct horus_future *next = f->qnext;
 
@@ -318,10 +312,7 @@ static void absorb(struct pool *p)
 	} else {
 		p->qhead = rev;
 	}
-	while (rev->qnext) {
-		rev = rev->qnext;
-	}
-	p->qtail = rev;
+	p->qtail = tail;
 }
 
 static bool surplus(const struct pool *p)
@@ -427,14 +418,12 @@ static void account(struct pool *p, uint32_t state, uint64_t latency)
  * Gives f its outcome; the node hears of it through the done list and a notification. The
  * caller accounts for it (account). Lock held.
  */
-static void resolve(struct pool *p, struct horus_future *f, uint32_t state, int result,
-		    struct after *a)
+static void resolve(struct horus_future *f, uint32_t state, int result, struct after *a)
 {
 	struct node_io *io = f->io;
 	struct node *node = f->node;
 	uintptr_t old;
 
-	(void)p;
 	f->result = result;
 	if (io) {
 		/* Before the state: the node reads state first, and then knows where f is. */
@@ -566,7 +555,7 @@ static void worker_flush(struct pool *p, struct worker *w, struct after *a)
 static void idle_wait(struct pool *p, struct worker *w)
 {
 	if (!p->spinning) {
-		uint64_t until = mono_ns() + POOL_SPIN_NS;
+		uint64_t until = now_ns() + POOL_SPIN_NS;
 		unsigned i = 0;
 
 		p->spinning = true;
@@ -574,7 +563,7 @@ static void idle_wait(struct pool *p, struct worker *w)
 		while (atomic_load_explicit(&p->queued, memory_order_relaxed) == 0) {
 			cpu_relax();
 			if (++i % 64 == 0) {
-				if (mono_ns() > until) {
+				if (now_ns() > until) {
 					break;
 				}
 				/* Never spin in the way of a tick thread waiting for this CPU. */
@@ -658,7 +647,7 @@ static void *worker_main(void *arg)
 		f->msg[0] = '\0';
 		r = f->req.fn(f->req.arg, f->msg, sizeof(f->msg));
 		f->msg[sizeof(f->msg) - 1] = '\0';
-		done_ns = mono_ns();
+		done_ns = now_ns();
 
 		pool_lock(p);
 		p->running--;
@@ -675,7 +664,7 @@ static void *worker_main(void *arg)
 		if (atomic_load(&f->state) == HORUS_FUTURE_PENDING) {
 			/* A late result after a timeout is simply dropped. */
 			w->fin_state = r < 0 ? HORUS_FUTURE_FAILED : HORUS_FUTURE_DONE;
-			resolve(p, f, w->fin_state, r < 0 ? job_error(f, r) : r, &a);
+			resolve(f, w->fin_state, r < 0 ? job_error(f, r) : r, &a);
 		}
 	}
 	/* Leave: unlink ourselves. */
@@ -771,7 +760,7 @@ void pool_resize(struct pool *p, uint32_t workers, uint32_t queue)
 
 void pool_destroy(struct pool *p, uint64_t timeout_ns)
 {
-	uint64_t deadline = mono_ns() + timeout_ns;
+	uint64_t deadline = now_ns() + timeout_ns;
 	struct after a = {0};
 
 	if (!p) {
@@ -795,7 +784,7 @@ void pool_destroy(struct pool *p, uint64_t timeout_ns)
 	wake_all(p);
 	while (p->live > p->stuck + (p->running - p->stuck)) {
 		struct timespec ts;
-		uint64_t left = deadline > mono_ns() ? deadline - mono_ns() : 0;
+		uint64_t left = deadline > now_ns() ? deadline - now_ns() : 0;
 
 		if (!left) {
 			break;
@@ -845,7 +834,7 @@ int pool_submit(struct pool *p, struct node *n, struct node_io *io, uint32_t max
 		return -ENOMEM;
 	}
 	/* f is nobody else's yet: filled in before the lock, which guards only the queue. */
-	now = mono_ns();
+	now = now_ns();
 	f->req = *req;
 	f->node = n;
 	f->io = io;
@@ -957,8 +946,8 @@ int pool_future_cancel(struct pool *p, struct node_io *io, struct horus_future *
 		r = -EBUSY;
 	} else {
 		queue_remove(p, f);
-		resolve(p, f, HORUS_FUTURE_CANCELLED, -ECANCELED, &a);
-		account(p, HORUS_FUTURE_CANCELLED, mono_ns() - f->submit_ns);
+		resolve(f, HORUS_FUTURE_CANCELLED, -ECANCELED, &a);
+		account(p, HORUS_FUTURE_CANCELLED, now_ns() - f->submit_ns);
 		after_free(&a, f);
 		mark_free(f, F_FINISHED); /* the node still holds it */
 		r = 0;
@@ -1139,7 +1128,7 @@ bool pool_watch(struct pool *p, uint64_t now)
 				healthy = false; /* the watcher itself fell far behind */
 			}
 			queue_remove(p, f);
-			resolve(p, f, HORUS_FUTURE_TIMED_OUT, -ETIMEDOUT, &a);
+			resolve(f, HORUS_FUTURE_TIMED_OUT, -ETIMEDOUT, &a);
 			account(p, HORUS_FUTURE_TIMED_OUT, now - f->submit_ns);
 			after_free(&a, f);
 			mark_free(f, F_FINISHED); /* its node still holds it */
@@ -1159,7 +1148,7 @@ bool pool_watch(struct pool *p, uint64_t now)
 			break;
 		}
 		/* Overdue while running: resolve it now, and stop counting on this worker. */
-		resolve(p, f, HORUS_FUTURE_TIMED_OUT, -ETIMEDOUT, &a);
+		resolve(f, HORUS_FUTURE_TIMED_OUT, -ETIMEDOUT, &a);
 		account(p, HORUS_FUTURE_TIMED_OUT, now - f->submit_ns);
 		w->stuck = true;
 		p->stuck++;

@@ -43,7 +43,7 @@ struct pool;
  */
 typedef void (*pool_notify_fn)(void *userdata, struct node *n);
 
-/* Written under the pool's lock only (relaxed), read without it. */
+/* Bumped by atomic adds (replaced: under the pool's lock), read without a lock. */
 struct pool_counters {
 	_Atomic uint64_t submitted;
 	_Atomic uint64_t completed; /* resolved done */

@@ -41,16 +41,19 @@ static void hand_over(struct sched *s, uint64_t now)
 	s->n_retired++;
 	s->active = t;
 	sched_mail_set_lane(s, t);
-	if (log_limit_pass(&s->handoff_limit, now, &(uint64_t){ 0 })) {
-		if (owner) {
-			log_warn("node %s: a call has not returned for %.1f ms; it keeps its thread "
-				 "and the other nodes move to a fresh one",
-				 owner->name, (now - old->call_since_ns) / 1e6);
-		} else {
-			log_warn("a plugin load or init has not returned for %.1f ms; the nodes move "
-				 "to a fresh thread",
-				 (now - old->call_since_ns) / 1e6);
-		}
+	/*
+	 * A node's hand-over is logged every time: it names the node, and happens once per stuck
+	 * instance (SCHED_MAX_RETIRED bounds them). Only slow plugin loads, which every reload may
+	 * repeat, are rate-limited; sharing one limit let a slow load hide the next node's line.
+	 */
+	if (owner) {
+		log_warn("node %s: a call has not returned for %.1f ms; it keeps its thread and the "
+			 "other nodes move to a fresh one",
+			 owner->name, (now - old->call_since_ns) / 1e6);
+	} else if (log_limit_pass(&s->handoff_limit, now, &(uint64_t){ 0 })) {
+		log_warn("a plugin load or init has not returned for %.1f ms; the nodes move to a "
+			 "fresh thread",
+			 (now - old->call_since_ns) / 1e6);
 	}
 	sched_thread_wake(t);
 }
