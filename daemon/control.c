@@ -145,9 +145,13 @@ static void cmd_status(struct control *ctl, struct evbuffer *out)
 	evbuffer_add_printf(out,
 			    ", \"uptime_s\": %.3f, \"threads\": {\"tick\": %u, \"stuck\": %u}, "
 			    "\"plugins\": %u, \"nodes\": %u, \"dispatches\": %llu, "
-			    "\"reloads\": %u}\n",
+			    "\"wakeups\": %llu, \"dispatch_ns\": {\"p50\": %llu, \"p99\": %llu, "
+			    "\"max\": %llu}, \"reloads\": %u}\n",
 			    (now_ns() - ctl->d->start_ns) / 1e9, st.threads, st.retired, st.plugins,
-			    st.nodes, (unsigned long long)st.dispatches, ctl->d->reloads);
+			    st.nodes, (unsigned long long)st.dispatches,
+			    (unsigned long long)st.wakeups, (unsigned long long)st.dispatch_p50_ns,
+			    (unsigned long long)st.dispatch_p99_ns,
+			    (unsigned long long)st.dispatch_max_ns, ctl->d->reloads);
 }
 
 static void cmd_pools(struct control *ctl, struct evbuffer *out)

@@ -248,8 +248,11 @@ void sched_schedule_from_now(struct sched_thread *t, struct node *n)
 
 void sched_call_enter(struct sched_thread *t, struct node *n)
 {
-	uint64_t now = now_ns();
+	sched_call_enter_at(t, n, now_ns());
+}
 
+void sched_call_enter_at(struct sched_thread *t, struct node *n, uint64_t now)
+{
 	t->call_since_ns = now;
 	if (n) {
 		n->runner = t;
@@ -415,11 +418,12 @@ static uint64_t tick_one(struct sched_thread *t, struct node *n)
 	}
 	n->tick_time_ns = n->due_ns;
 	atomic_store_explicit(&n->call_since_ns, start, memory_order_relaxed);
-	sched_call_enter(t, n);
+	sched_call_enter_at(t, n, start);
 	r = n->plugin->ops.tick(n->ctx);
 	end = now_ns();
+	t->aside_ns += end - start; /* the tick's own time (tick_us), not the lane's */
+	t->run_ticks++;
 	sched_call_leave(t, n);
-	atomic_fetch_add_explicit(&s->dispatches, 1, memory_order_relaxed);
 	if (n->zombie) {
 		sched_settle_zombie(t, n);
 		return end;
@@ -435,7 +439,8 @@ static uint64_t tick_one(struct sched_thread *t, struct node *n)
 	dur = end - start;
 	hist_record(&n->tick_hist, dur);
 	hist_record(&n->late_hist, start > n->due_ns ? start - n->due_ns : 0);
-	atomic_store_explicit(&n->c.ticks, atomic_load_explicit(&n->c.ticks, memory_order_relaxed) + 1,
+	atomic_store_explicit(&n->c.ticks,
+			      atomic_load_explicit(&n->c.ticks, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
 	atomic_store_explicit(&n->last_complete_ns, end, memory_order_relaxed);
 
@@ -491,7 +496,7 @@ static uint64_t tick_one(struct sched_thread *t, struct node *n)
  */
 static void arm(struct sched_thread *t)
 {
-	struct itimerspec its = { 0 };
+	struct itimerspec its = {0};
 	uint64_t at = 0, interval = 0;
 
 	if (t->heap_len) {
@@ -519,15 +524,33 @@ static bool due_by(const struct node *n, uint64_t now)
 	return n->due_ns <= now + n->conf.spin_ns || n->due_ns <= now + LANE_COALESCE_NS;
 }
 
+/* Runs the commands queued for the active lane; their time is not the lane's dispatch. */
+static void run_commands(struct sched_thread *t)
+{
+	uint64_t from;
+
+	if (t != t->s->active || !t->s->cmd_head) {
+		return;
+	}
+	from = now_ns();
+	sched_run_commands(t);
+	t->aside_ns += now_ns() - from;
+}
+
+/*
+ * Runs what is due, and times the lane's own part of it for dispatch_hist: from here, with the
+ * timer's expiry taken (on_timer's read, where the kernel re-arms a periodic timerfd: part of
+ * the wake-up, as the floor's timerfd_settime is), to going back to sleep.
+ */
 static void run_due(struct sched_thread *t)
 {
 	struct sched *s = t->s;
-	uint64_t now;
+	uint64_t woke = now_ns(), now;
 
 	pthread_mutex_lock(&s->lock);
-	if (t == s->active) {
-		sched_run_commands(t);
-	}
+	t->aside_ns = 0;
+	t->run_ticks = 0;
+	run_commands(t);
 	sched_run_io(t);
 	now = now_ns();
 	while (!s->stopping && t->heap_len) {
@@ -544,17 +567,21 @@ static void run_due(struct sched_thread *t)
 		}
 		sched_heap_remove(n);
 		if (n->due_ns > now) {
-			/* spin_us: busy-wait the last stretch for a tighter start than a wake-up. */
+			/*
+			 * spin_us: busy-wait the last stretch for a tighter start than a wake-up.
+			 * Waiting for a deadline is the timer's part, like a sleep: set aside.
+			 */
+			uint64_t from = now;
+
 			pthread_mutex_unlock(&s->lock);
-			while (now_ns() < n->due_ns) {
+			while ((now = now_ns()) < n->due_ns) {
 				cpu_relax();
 			}
+			t->aside_ns += now - from;
 			pthread_mutex_lock(&s->lock);
 		}
 		now = tick_one(t, n);
-		if (s->cmd_head && t == s->active) {
-			sched_run_commands(t);
-		}
+		run_commands(t);
 		sched_run_io(t);
 	}
 	if (s->stopping || (t->retired && !t->owner)) {
@@ -562,6 +589,13 @@ static void run_due(struct sched_thread *t)
 		event_base_loopbreak(t->base);
 	} else {
 		arm(t);
+	}
+	if (t->run_ticks) {
+		uint64_t spent = now_ns() - woke;
+
+		spent = spent > t->aside_ns ? spent - t->aside_ns : 0;
+		hist_record(&s->dispatch_hist, spent / t->run_ticks);
+		atomic_fetch_add_explicit(&s->dispatches, t->run_ticks, memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&s->lock);
 }
@@ -633,10 +667,9 @@ void sched_thread_free(struct sched_thread *t)
 int sched_thread_start(struct sched *s, struct sched_thread **ret)
 {
 	struct sched_thread *t = calloc(1, sizeof(*t));
-	struct event_config *ec = event_config_new();
 	int r = -ENOMEM;
 
-	if (!t || !ec) {
+	if (!t) {
 		goto fail;
 	}
 	t->s = s;
@@ -645,8 +678,12 @@ int sched_thread_start(struct sched *s, struct sched_thread **ret)
 		r = -errno;
 		goto fail;
 	}
-	event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
-	t->base = event_base_new_with_config(ec);
+	/*
+	 * No EVENT_BASE_FLAG_PRECISE_TIMER: the lane's deadlines are its own timerfd, and the flag
+	 * would make libevent disarm a timerfd of its own on every turn of the loop, a syscall a
+	 * wake-up for nothing.
+	 */
+	t->base = event_base_new();
 	if (!t->base) {
 		goto fail;
 	}
@@ -659,13 +696,9 @@ int sched_thread_start(struct sched *s, struct sched_thread **ret)
 	if (r < 0) {
 		goto fail;
 	}
-	event_config_free(ec);
 	*ret = t;
 	return 0;
 fail:
-	if (ec) {
-		event_config_free(ec);
-	}
 	if (t) {
 		t->tfd = t->tfd > 0 ? t->tfd : -1;
 		sched_thread_free(t);

@@ -16,6 +16,7 @@
 
 #include "cpu-relax.h"
 #include "scheduler.h"
+#include "stats.h"
 
 struct event_base;
 struct event;
@@ -31,9 +32,9 @@ struct io_mailbox {
 	struct node **v, **spare; /* spare: the array the tick thread is reading */
 	size_t n, cap, spare_cap;
 	struct sched_thread *lane; /* woken on the first announcement: the active lane */
-	bool woken;                /* woken, and not looked at since */
-	bool lost;                 /* one did not fit: every node with a pool is looked at */
-	_Atomic bool full;         /* n > 0 or lost: read without the lock by the tick thread */
+	bool woken;		   /* woken, and not looked at since */
+	bool lost;		   /* one did not fit: every node with a pool is looked at */
+	_Atomic bool full;	   /* n > 0 or lost: read without the lock by the tick thread */
 };
 
 /*
@@ -52,11 +53,18 @@ struct sched_thread {
 	/* The timerfd's next expiry and period (0: disarmed, one-shot); its own thread only. */
 	uint64_t armed_ns;
 	uint64_t interval_ns;
-	bool retired;            /* dedicated to `owner`, no longer the active lane */
+	bool retired; /* dedicated to `owner`, no longer the active lane */
 	bool exited;
-	struct node *owner;      /* the node a dedicated lane serves */
-	uint64_t call_since_ns;  /* inside a plugin call since (lock), 0 if not */
-	struct node **heap;      /* scheduled nodes, min-heap on (due_ns, order) */
+	struct node *owner;	/* the node a dedicated lane serves */
+	uint64_t call_since_ns; /* inside a plugin call since (lock), 0 if not */
+	/*
+	 * The wake-up being run (run_due), own thread only: time spent on things other than
+	 * dispatching ticks (plugin calls, spin waits, I/O hand-overs, commands), and the ticks
+	 * run. What is left of the wake-up, per tick, goes into sched's dispatch_hist.
+	 */
+	uint64_t aside_ns;
+	unsigned run_ticks;
+	struct node **heap; /* scheduled nodes, min-heap on (due_ns, order) */
 	size_t heap_len;
 	size_t heap_cap;
 	struct sched_thread *next;
@@ -65,17 +73,17 @@ struct sched_thread {
 enum cmd_kind {
 	CMD_APPLY,
 	CMD_NODE,
-	CMD_START,     /* init a listed node, by name: one command per node, so that a hanging
-			* init holds up nothing but itself */
-	CMD_BARRIER,   /* runs `done` once the commands before it are through */
-	CMD_SWEEP,     /* unload plugins that nothing uses any more */
-	CMD_WATCHDOG,  /* a watchdog trip on a node that is not inside a call */
+	CMD_START,    /* init a listed node, by name: one command per node, so that a hanging
+		       * init holds up nothing but itself */
+	CMD_BARRIER,  /* runs `done` once the commands before it are through */
+	CMD_SWEEP,    /* unload plugins that nothing uses any more */
+	CMD_WATCHDOG, /* a watchdog trip on a node that is not inside a call */
 };
 
 struct cmd {
 	enum cmd_kind kind;
 	struct horus_config cfg; /* CMD_APPLY */
-	char *name;              /* CMD_NODE, CMD_START, CMD_WATCHDOG */
+	char *name;		 /* CMD_NODE, CMD_START, CMD_WATCHDOG */
 	enum sched_node_op op;
 	sched_done_fn done;
 	void *userdata;
@@ -101,6 +109,12 @@ struct sched {
 	bool stopping;
 
 	_Atomic uint64_t dispatches;
+	/*
+	 * The lanes' own work per tick, one record per wake-up that ran ticks: its time from the
+	 * timer's callback to going back to sleep, minus the time set aside (see aside_ns), over
+	 * its ticks. Recorded under the lock, so hist_record's single writer holds.
+	 */
+	struct hist dispatch_hist;
 	uint64_t epoch_ns; /* origin of every node's tick grid: the first node's start (lane.c) */
 	uint64_t rate_prev_ns;
 	struct log_limit handoff_limit;
@@ -108,13 +122,13 @@ struct sched {
 	struct pool **pools; /* [0] is "default"; never destroyed before the scheduler */
 	size_t n_pools;
 	bool sweep_queued;
-	bool draining;          /* shutting down: nodes stop when their call returns */
-	struct node **zombies;  /* abandoned instances still inside a hung call */
+	bool draining;	       /* shutting down: nodes stop when their call returns */
+	struct node **zombies; /* abandoned instances still inside a hung call */
 	size_t n_zombies;
 	struct node **io_ready; /* nodes with resolved jobs to hand over on their thread */
 	size_t n_io_ready;
 	size_t io_ready_cap;
-	bool io_retry;          /* an announcement did not fit in io_ready: see sched_io_retry */
+	bool io_retry; /* an announcement did not fit in io_ready: see sched_io_retry */
 	struct io_mailbox mail;
 };
 
@@ -130,6 +144,7 @@ void sched_drop_node(struct sched *s, struct node *n);
 void sched_reschedule(struct sched_thread *t, struct node *n, uint64_t after);
 void sched_schedule_from_now(struct sched_thread *t, struct node *n);
 void sched_call_enter(struct sched_thread *t, struct node *n);
+void sched_call_enter_at(struct sched_thread *t, struct node *n, uint64_t now);
 void sched_call_leave(struct sched_thread *t, struct node *n);
 int sched_start_node(struct sched_thread *t, struct node *n);
 void sched_stop_node(struct sched_thread *t, struct node *n, uint32_t final_state);
@@ -138,7 +153,7 @@ void sched_settle_zombie(struct sched_thread *t, struct node *n);
 void sched_mail_init(struct sched *s);
 void sched_mail_fini(struct sched *s);
 void sched_mail_set_lane(struct sched *s, struct sched_thread *t); /* s->active changed */
-void sched_io_notify(void *userdata, struct node *n);              /* a pool_notify_fn */
+void sched_io_notify(void *userdata, struct node *n);		   /* a pool_notify_fn */
 void sched_io_retry(struct sched *s);
 void sched_run_io(struct sched_thread *t);
 /* lane.c */

@@ -90,11 +90,14 @@ void sched_info_free(struct node_info *info, int n);
 int sched_pools(struct sched *s, struct pool_info **ret);
 
 struct sched_stats {
-	unsigned threads;        /* live tick threads, the active one included */
-	unsigned retired;        /* threads stuck in a hung call */
+	unsigned threads; /* live tick threads, the active one included */
+	unsigned retired; /* threads stuck in a hung call */
 	unsigned plugins;
 	unsigned nodes;
-	uint64_t dispatches;     /* ticks dispatched in total */
+	uint64_t dispatches; /* ticks dispatched in total */
+	uint64_t wakeups;    /* tick-thread wake-ups that ran ticks */
+	/* The tick threads' own work per tick (sched-internal.h, dispatch_hist), in ns. */
+	uint64_t dispatch_p50_ns, dispatch_p99_ns, dispatch_max_ns;
 };
 void sched_get_stats(struct sched *s, struct sched_stats *ret);
 

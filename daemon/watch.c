@@ -47,10 +47,11 @@ static void hand_over(struct sched *s, uint64_t now)
 	 * repeat, are rate-limited; sharing one limit let a slow load hide the next node's line.
 	 */
 	if (owner) {
-		log_warn("node %s: a call has not returned for %.1f ms; it keeps its thread and the "
-			 "other nodes move to a fresh one",
-			 owner->name, (now - old->call_since_ns) / 1e6);
-	} else if (log_limit_pass(&s->handoff_limit, now, &(uint64_t){ 0 })) {
+		log_warn(
+		    "node %s: a call has not returned for %.1f ms; it keeps its thread and the "
+		    "other nodes move to a fresh one",
+		    owner->name, (now - old->call_since_ns) / 1e6);
+	} else if (log_limit_pass(&s->handoff_limit, now, &(uint64_t){0})) {
 		log_warn("a plugin load or init has not returned for %.1f ms; the nodes move to a "
 			 "fresh thread",
 			 (now - old->call_since_ns) / 1e6);
@@ -170,7 +171,8 @@ bool sched_watch(struct sched *s)
 			}
 		} else if (!n->runner && n->inited && n->heap_index != SIZE_MAX &&
 			   atomic_load(&n->circuit) == CIRCUIT_CLOSED && !n->skip_next &&
-			   in_call_for(atomic_load(&n->last_complete_ns), now) > n->conf.watchdog_ns) {
+			   in_call_for(atomic_load(&n->last_complete_ns), now) >
+			       n->conf.watchdog_ns) {
 			node_starved(s, n, now);
 		}
 	}
@@ -308,5 +310,9 @@ void sched_get_stats(struct sched *s, struct sched_stats *ret)
 	ret->plugins = (unsigned)s->n_plugins;
 	ret->nodes = (unsigned)s->n_nodes;
 	ret->dispatches = atomic_load(&s->dispatches);
+	ret->wakeups = atomic_load_explicit(&s->dispatch_hist.count, memory_order_relaxed);
+	ret->dispatch_p50_ns = hist_quantile(&s->dispatch_hist, 0.50);
+	ret->dispatch_p99_ns = hist_quantile(&s->dispatch_hist, 0.99);
+	ret->dispatch_max_ns = atomic_load_explicit(&s->dispatch_hist.max, memory_order_relaxed);
 	pthread_mutex_unlock(&s->lock);
 }

@@ -109,7 +109,8 @@ static int run_mode(const struct options *o, struct result *res)
 	struct bench_node_snap *a = NULL, *b = NULL;
 	const struct bench_node_snap *ra, *rb;
 	struct bench_daemon d;
-	uint64_t at_a, at_b, dispatches;
+	struct bench_status st;
+	uint64_t at_a, at_b;
 	char *body = NULL;
 	size_t cap = 1024 + (size_t)o->others * 160, len;
 	int na = 0, nb = 0, r;
@@ -167,10 +168,11 @@ static int run_mode(const struct options *o, struct result *res)
 		r = nb;
 		goto out;
 	}
-	r = bench_daemon_status(&d, &dispatches, &res->tick_threads);
+	r = bench_daemon_status(&d, &st);
 	if (r < 0) {
 		goto out;
 	}
+	res->tick_threads = st.tick_threads;
 	ra = bench_node_find(a, na, "reader");
 	rb = bench_node_find(b, nb, "reader");
 	if (!ra || !rb || nb != (int)o->others + 1) {
@@ -412,8 +414,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	if (optind < argc) {
 		return bench_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
 	}
-	return bench_locate(CMD, o->horusd_opt, o->horusd, sizeof(o->horusd), o->plugin_opt, o->plugin,
-			    sizeof(o->plugin));
+	return bench_locate(CMD, o->horusd_opt, o->horusd, sizeof(o->horusd), o->plugin_opt,
+			    o->plugin, sizeof(o->plugin));
 }
 
 int bench_asyncio_main(int argc, char **argv)

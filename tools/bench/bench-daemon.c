@@ -527,24 +527,26 @@ const struct bench_node_snap *bench_node_find(const struct bench_node_snap *v, i
 	return NULL;
 }
 
-int bench_daemon_status(struct bench_daemon *d, uint64_t *ret_dispatches, unsigned *ret_threads)
+int bench_daemon_status(struct bench_daemon *d, struct bench_status *ret)
 {
 	char *reply = bench_daemon_request(d, "1 status");
-	double disp, threads;
+	double disp, wakeups, threads;
 
 	if (!reply) {
 		return -EIO;
 	}
 	disp = bench_jnum_at(reply, "dispatches");
+	wakeups = bench_jnum_at(reply, "wakeups");
 	threads = bench_jnum_at(reply, "threads.tick");
+	ret->dispatch_p50_ns = bench_jnum_at(reply, "dispatch_ns.p50");
+	ret->dispatch_p99_ns = bench_jnum_at(reply, "dispatch_ns.p99");
 	free(reply);
 	if (isnan(disp)) {
 		return -EPROTO;
 	}
-	*ret_dispatches = (uint64_t)disp;
-	if (ret_threads) {
-		*ret_threads = isnan(threads) ? 0 : (unsigned)threads;
-	}
+	ret->dispatches = (uint64_t)disp;
+	ret->wakeups = isnan(wakeups) ? 0 : (uint64_t)wakeups;
+	ret->tick_threads = isnan(threads) ? 0 : (unsigned)threads;
 	return 0;
 }
 
@@ -839,12 +841,14 @@ int bench_locate(const char *cmd, const char *horusd_opt, char *horusd, size_t h
 		 const char *plugin_opt, char *plugin, size_t plugin_size)
 {
 	if (bench_find_horusd(horusd_opt, horusd, horusd_size) < 0) {
-		return horusd_opt ? bench_bad_value(cmd, "--horusd", horusd_opt, "an executable file")
-				  : bench_usage_error(cmd, "cannot find horusd; use --horusd");
+		return horusd_opt
+			   ? bench_bad_value(cmd, "--horusd", horusd_opt, "an executable file")
+			   : bench_usage_error(cmd, "cannot find horusd; use --horusd");
 	}
 	if (bench_find_node_plugin(plugin_opt, plugin, plugin_size) < 0) {
-		return plugin_opt ? bench_bad_value(cmd, "--plugin", plugin_opt, "a file")
-				  : bench_usage_error(cmd, "cannot find bench_node.so; use --plugin");
+		return plugin_opt
+			   ? bench_bad_value(cmd, "--plugin", plugin_opt, "a file")
+			   : bench_usage_error(cmd, "cannot find bench_node.so; use --plugin");
 	}
 	return 0;
 }

@@ -90,8 +90,17 @@ int bench_daemon_nodes(struct bench_daemon *d, struct bench_node_snap **ret, uin
 /* The snapshot of node `name`, or NULL. */
 const struct bench_node_snap *bench_node_find(const struct bench_node_snap *v, int n,
 					      const char *name);
-/* "1 status": "dispatches" (ticks run since start) and "threads.tick"; -errno. */
-int bench_daemon_status(struct bench_daemon *d, uint64_t *ret_dispatches, unsigned *ret_threads);
+/* What the bench reads of "1 status" (since the daemon started). */
+struct bench_status {
+	uint64_t dispatches; /* ticks run */
+	uint64_t wakeups;    /* tick-thread wake-ups that ran ticks */
+	double
+	    dispatch_p50_ns; /* the tick threads' own work a tick ("dispatch_ns"); NAN if absent */
+	double dispatch_p99_ns;
+	unsigned tick_threads;
+};
+/* "1 status" into *ret; -errno. */
+int bench_daemon_status(struct bench_daemon *d, struct bench_status *ret);
 /* Sleeps ns, in slices, watching for Ctrl-C; false when interrupted. */
 bool bench_sleep_ns(uint64_t ns);
 /* Prints the last `bytes` of the daemon's log to stderr. */

@@ -119,7 +119,12 @@ int cmd_status(struct ctl *c)
 		       json_path_num(s, "threads.tick", 0), json_path_num(s, "threads.stuck", 0));
 		printf("%-12s%.0f\n", "plugins", json_path_num(s, "plugins", 0));
 		printf("%-12s%.0f\n", "nodes", json_path_num(s, "nodes", 0));
-		printf("%-12s%.0f\n", "dispatches", json_path_num(s, "dispatches", 0));
+		printf("%-12s%.0f ticks in %.0f wake-ups\n", "dispatches",
+		       json_path_num(s, "dispatches", 0), json_path_num(s, "wakeups", 0));
+		printf("%-12sp50 %.0f ns, p99 %.0f ns, max %.0f ns a tick\n", "dispatch",
+		       json_path_num(s, "dispatch_ns.p50", 0),
+		       json_path_num(s, "dispatch_ns.p99", 0),
+		       json_path_num(s, "dispatch_ns.max", 0));
 		printf("%-12s%.0f\n", "reloads", json_path_num(s, "reloads", 0));
 		print_pools(pl);
 	}
