@@ -396,7 +396,6 @@ static void breaker_success(struct node *n)
  */
 static uint64_t tick_one(struct sched_thread *t, struct node *n)
 {
-	struct sched *s = t->s;
 	uint64_t start = now_ns(), end, dur, suppressed;
 	int r;
 
