@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC UINT64_C(0x314d48535355524f) /* "ORUSSHM1" little-endian, after 'H' */
-#define SHM_LAYOUT_VERSION 2u
+#define SHM_LAYOUT_VERSION 3u
 #define SHM_READY UINT32_C(0x59444552) /* "REDY" */
 #define SHM_CACHELINE 64u
 #define SHM_PARTICIPANTS 64u
@@ -78,9 +78,11 @@ struct shm_header {
 	alignas(SHM_CACHELINE) _Atomic uint64_t tail; /* link: next sequence to receive */
 
 	/*
-	 * Sleepers: bit i is set while participant i is blocked in a futex wait. One atomic OR
-	 * registers and one AND leaves, so a sleeper killed at any instant leaves at most its own
-	 * bit, which whoever reclaims its entry clears. Futex words count wake-ups, not messages.
+	 * Sleepers: participant i sets bit i before each futex wait, and clears it when it
+	 * stops waiting; a waker takes (exchanges to 0) the bits it wakes, so a sleeper that is
+	 * stopped costs one wake-up. One atomic OR registers and one AND leaves, so a sleeper
+	 * killed at any instant leaves at most its own bit, which whoever reclaims its entry
+	 * clears. Futex words count wake-ups, not messages.
 	 */
 	alignas(SHM_CACHELINE) _Atomic uint32_t data_futex;
 	_Atomic uint32_t space_futex; /* link: producer waits for room */

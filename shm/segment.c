@@ -184,19 +184,29 @@ int shm_wait(struct shm_seg *seg, _Atomic uint32_t *futex, _Atomic uint64_t *sle
 	}
 	start = shm_now_ns();
 	bit = UINT64_C(1) << seg->part;
-	atomic_fetch_or_explicit(sleepers, bit, memory_order_seq_cst);
 	for (bool expired = false;; expired = r == -ETIMEDOUT) {
 		int64_t slice = WAIT_SLICE_NS;
 		uint32_t fv;
 
+		/*
+		 * Registered again on every turn: a waker takes the bits it wakes (shm_wake), so
+		 * that a sleeper that does not run, SIGSTOPped say, costs publishers one wake-up
+		 * and not a system call a message.
+		 */
+		atomic_fetch_or_explicit(sleepers, bit, memory_order_seq_cst);
+		/*
+		 * The futex word before the fence: if it shows a waker's increment, the fence
+		 * makes that waker's data visible to ready() below; if not, the wait below
+		 * returns at once should the increment come before it sleeps.
+		 */
+		fv = atomic_load_explicit(futex, memory_order_relaxed);
 		/* Pairs with the fence in shm_wake(): either we see the waker's data, or it sees
-		 * our count and wakes us. A hub's sole publisher has no fence in its commit (it
+		 * our bit and wakes us. A hub's sole publisher has no fence in its commit (it
 		 * would halve its rate): the membarrier puts one into it for this moment. */
 		atomic_thread_fence(memory_order_seq_cst);
 		if (seg->kind == HORUS_KIND_HUB && shm_membarrier() < 0) {
 			slice = WAIT_SLICE_UNFENCED_NS;
 		}
-		fv = atomic_load_explicit(futex, memory_order_relaxed);
 		if (ready(seg, arg)) {
 			if (expired) {
 				atomic_fetch_add_explicit(&late_wakeups, 1, memory_order_relaxed);
@@ -235,7 +245,13 @@ void shm_wake(_Atomic uint32_t *futex, _Atomic uint64_t *sleepers)
 
 void shm_wake_unfenced(_Atomic uint32_t *futex, _Atomic uint64_t *sleepers)
 {
-	if (atomic_load_explicit(sleepers, memory_order_relaxed)) {
+	/*
+	 * Take the bits before waking their owners: each registers again before it sleeps
+	 * again, and one that cannot (stopped) is woken once, not on every message. The load
+	 * first keeps the common case, nobody asleep, free of a locked instruction.
+	 */
+	if (atomic_load_explicit(sleepers, memory_order_relaxed) &&
+	    atomic_exchange_explicit(sleepers, 0, memory_order_relaxed)) {
 		atomic_fetch_add_explicit(futex, 1, memory_order_relaxed);
 		shm_futex_wake_all(futex);
 	}

@@ -105,8 +105,9 @@ int shm_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns
 void shm_futex_wake_all(_Atomic uint32_t *word);
 
 /*
- * Sleeps on `futex` until ready(seg, arg) holds. Sets our participant's bit in *sleepers so that
- * wakers call FUTEX_WAKE only when someone sleeps (-EINVAL without a participant). Sleeps in
+ * Sleeps on `futex` until ready(seg, arg) holds. Sets our participant's bit in *sleepers before
+ * every sleep so that wakers call FUTEX_WAKE only when someone sleeps, and only once for a
+ * sleeper that does not come back (-EINVAL without a participant). Sleeps in
  * slices of at most 50 ms, calling on_wake (may be NULL) after each. 0, -ETIMEDOUT or -EINTR.
  */
 typedef bool (*shm_ready_fn)(struct shm_seg *seg, void *arg);
@@ -116,7 +117,8 @@ int shm_wait(struct shm_seg *seg, _Atomic uint32_t *futex, _Atomic uint64_t *sle
 /* Waits of this process whose sleep ran out a slice although the condition held: a sign of a
  * missed wake-up (tests assert there are none). */
 uint64_t shm_wait_late_wakeups(void);
-/* The waker's half: after publishing, wake sleepers on futex if any are registered. */
+/* The waker's half: after publishing, if sleepers are registered, takes their bits and wakes
+ * them. */
 void shm_wake(_Atomic uint32_t *futex, _Atomic uint64_t *sleepers);
 /* The same without the fence, for a hub's sole publisher: sleepers fence it by membarrier. */
 void shm_wake_unfenced(_Atomic uint32_t *futex, _Atomic uint64_t *sleepers);

@@ -279,7 +279,7 @@ static void corrupt_variants(const char *base, const struct buf *img, const stru
 		unsigned bytes;
 	} bad[] = {
 		{ "magic", offsetof(struct shm_header, magic), 0x4d48535355524f48, 8 },
-		{ "version", offsetof(struct shm_header, version), 2, 4 },
+		{ "version", offsetof(struct shm_header, version), SHM_LAYOUT_VERSION + 1, 4 },
 		{ "header-size", offsetof(struct shm_header, header_size), 64, 4 },
 		{ "kind", offsetof(struct shm_header, kind), 3, 4 },
 		{ "capacity-3", offsetof(struct shm_header, capacity), 3, 4 },

@@ -8,6 +8,11 @@
  * covers at least everything the ring could not hold, and after catching up it accounts for
  * every sequence exactly (received + lost == sequences, matching the header's sum), without a
  * torn or out-of-order message.
+ *
+ * And a subscriber stopped while asleep in horus_sub_wait costs the publisher one wake-up, not
+ * one a message: the futex word, which counts wake-ups, moves by exactly one over 10,000
+ * publishes, and the sleeper is woken when continued. (Before, its sleeper bit stayed set for the
+ * whole stop and every publish paid a FUTEX_WAKE: the publisher ran at a third of its rate.)
  */
 
 #include <errno.h>
@@ -15,12 +20,14 @@
 #include <stdio.h>
 #include <sys/wait.h>
 
+#include "peek.h"
 #include "rel.h"
 
 #define STOP_S 2
 #define WINDOW_MS 1000 /* rate measured over this long before the stop */
 #define MSG_LEN 256u
 #define MIN_RATIO 0.5
+#define STOPPED_SLEEPER_MSGS 10000u
 
 static const struct horus_topic_opts opts = {.capacity = 64, .max_msg = MSG_LEN};
 
@@ -168,10 +175,81 @@ START_TEST(stop_subscriber)
 }
 END_TEST
 
+/* Sleeps in horus_sub_wait until a message comes; exit 0 once it has read one. */
+static int sleeper(void *arg)
+{
+	struct horus_sub *sub;
+	uint8_t buf[MSG_LEN];
+	int r;
+
+	(void)arg;
+	if (horus_sub_open(t_ns, "asleep", &opts, 0, &sub) < 0) {
+		return 2;
+	}
+	t_pipe_signal(&sh->ready);
+	r = horus_sub_wait(sub, 60 * (int64_t)T_S);
+	if (r == 0) {
+		r = horus_sub_read(sub, buf, sizeof(buf), NULL);
+	}
+	horus_sub_close(sub);
+	return r > 0 ? 0 : 3;
+}
+
+START_TEST(stopped_sleeper_costs_one_wake)
+{
+	struct horus_pub *pub;
+	struct t_seg seg;
+	uint8_t buf[MSG_LEN] = {0};
+	uint32_t f0, f1;
+	uint64_t bits;
+	pid_t sub;
+	int status;
+
+	sh = t_shared_alloc(sizeof(*sh));
+	t_pipe_open(&sh->ready);
+	sub = rel_spawn(sleeper, NULL);
+	ck_assert(t_pipe_await(&sh->ready, 10000));
+	t_seg_map(&seg, HORUS_KIND_HUB, "asleep");
+	/* Registered as a sleeper: it is in horus_sub_wait, and stays there until a message. */
+	T_POLL(atomic_load(&seg.hdr->data_sleepers) != 0, 10000);
+	ck_assert_uint_ne(atomic_load(&seg.hdr->data_sleepers), 0);
+	ck_assert_int_eq(kill(sub, SIGSTOP), 0);
+	ck_assert_int_eq(waitpid(sub, &status, WUNTRACED), sub);
+	ck_assert(WIFSTOPPED(status));
+
+	ck_assert_int_eq(horus_pub_open(t_ns, "asleep", &opts, &pub), 0);
+	f0 = atomic_load(&seg.hdr->data_futex);
+	for (uint32_t i = 0; i < STOPPED_SLEEPER_MSGS; i++) {
+		ck_assert_int_eq(horus_pub_publish(pub, buf, sizeof(buf)), 0);
+	}
+	f1 = atomic_load(&seg.hdr->data_futex);
+	bits = atomic_load(&seg.hdr->data_sleepers);
+	ck_assert_msg(f1 - f0 == 1 && bits == 0,
+		      "a stopped sleeper cost %u wake-ups over %u publishes (want 1), sleeper bits "
+		      "0x%llx left",
+		      f1 - f0, STOPPED_SLEEPER_MSGS, (unsigned long long)bits);
+
+	/* Continued, it takes the wake-up it was owed and reads. */
+	ck_assert_int_eq(kill(sub, SIGCONT), 0);
+	ck_assert_int_eq(t_child_wait(sub, 10000), 0);
+	rel_figure("hub sleeper SIGSTOP",
+		   "a subscriber stopped asleep in horus_sub_wait cost the publisher %u wake-up "
+		   "over %u publishes, and read once continued",
+		   f1 - f0, STOPPED_SLEEPER_MSGS);
+	horus_pub_close(pub);
+	t_seg_unmap(&seg);
+	rel_clean_twice(t_ns, 1);
+	t_pipe_close(&sh->ready);
+	t_shared_free(sh, sizeof(*sh));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("stop-subscriber");
 
 	tcase_add_test(t_tcase(s, "stop_subscriber", 90), stop_subscriber);
+	tcase_add_test(t_tcase(s, "stopped_sleeper_costs_one_wake", 60),
+		       stopped_sleeper_costs_one_wake);
 	return t_run(s, "rss");
 }
