@@ -112,7 +112,8 @@ struct sched {
 	/*
 	 * The lanes' own work per tick, one record per wake-up that ran ticks: its time from
 	 * run_due's start (the timer's expiry read) to going back to sleep, minus the time set
-	 * aside (see aside_ns), over its ticks. Recorded under the lock, so hist_record's single writer holds.
+	 * aside (see aside_ns), over its ticks. Recorded under the lock, so hist_record's single
+	 * writer holds.
 	 */
 	struct hist dispatch_hist;
 	uint64_t epoch_ns; /* origin of every node's tick grid: the first node's start (lane.c) */
