@@ -27,8 +27,8 @@
  *
  * A few writer situations wait on the clock by design (a live writer holding the slot being
  * lapped: up to HUB_LAP_WAIT_NS); the script skips those, since a fuzzer cannot tell slow from
- * stuck. Known bugs that would hang the target are skipped too unless HORUS_FUZZ_KNOWN=1, so that
- * fuzzing can go on past them; see the KNOWN BUG notes below and tests/fuzz/README.md.
+ * stuck. No known bug is stepped around any more: the readers' wrap (bug 4 of tests/fuzz/README.md)
+ * was fixed in f39f1c2, and its input is a plain regression test now.
  */
 
 #include <errno.h>
@@ -49,7 +49,6 @@
 #include "segment.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #define MAX_OPS 96
 #define MAX_READS_PER_OP 16
@@ -68,18 +67,6 @@ static uint64_t take(struct cursor *c, unsigned bytes)
 		v |= (uint64_t)c->p[0] << (8 * i);
 	}
 	return v;
-}
-
-static bool known_bugs_enabled;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	const char *e = getenv("HORUS_FUZZ_KNOWN");
-
-	(void)argc;
-	(void)argv;
-	known_bugs_enabled = e && strcmp(e, "1") == 0;
-	return 0;
 }
 
 struct ctx {
@@ -228,32 +215,6 @@ static void op_hub_publish(struct ctx *x, uint32_t len, unsigned flags)
 static void *caller_buf(size_t size)
 {
 	return size ? malloc(size) : NULL;
-}
-
-/*
- * KNOWN BUG 4 (shm/hub.c hub_next(), the "overwritten" branch): `to = v - seg->capacity`
- * underflows when a slot's stamp carries a sequence v - 1 smaller than capacity - 1 that does not
- * belong in that slot (and that head has passed, since 0f4187a). The reader jumps to 2^64 - 1 - k
- * with an enormous lost count; when it lands on 2^64 - 1 exactly (v == capacity - 1, reader at 0),
- * r + 1 wraps to 0, the "corrupt stamp: still make progress" fallback `to = r + 1` sends it back to
- * 0, and hub_read(), hub_next_len() and hub_take() loop forever between the two. Only stamps of
- * the first lap can do it, and a well-formed one there (slot s holding sequence s) never does.
- */
-static bool known_bug_reader_wrap(struct ctx *x)
-{
-	for (uint32_t s = 0; s < x->seg.capacity; s++) {
-		uint64_t v = stamp_seq1(atomic_load(&shm_slot_at(&x->seg, s)->stamp));
-
-		if (v && v < x->seg.capacity && v - 1 != s) {
-			return true;
-		}
-	}
-	return false;
-}
-
-static bool reader_may_run(struct ctx *x)
-{
-	return known_bugs_enabled || !known_bug_reader_wrap(x);
 }
 
 static void op_hub_read(struct ctx *x, uint32_t cap, unsigned count)
@@ -454,20 +415,20 @@ static void run_op(struct ctx *x, struct cursor *c)
 		uint32_t cap = (uint32_t)take(c, 2);
 		unsigned count = (unsigned)take(c, 1);
 
-		if (hub && reader_may_run(x)) {
+		if (hub) {
 			op_hub_read(x, cap, count);
 		}
 		break;
 	}
 	case OP_HUB_NEXT_LEN:
-		if (hub && reader_may_run(x)) {
+		if (hub) {
 			(void)hub_next_len(&x->seg, &x->rd);
 		}
 		break;
 	case OP_HUB_TAKE: {
 		unsigned flags = (unsigned)take(c, 1);
 
-		if (hub && reader_may_run(x)) {
+		if (hub) {
 			op_hub_take(x, flags);
 		}
 		break;

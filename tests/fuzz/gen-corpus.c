@@ -395,8 +395,8 @@ static void hub_seeds(void)
 }
 
 /*
- * Reproducers of the bugs described in fuzz-segment.c and README.md: known-* while a bug is there,
- * fixed-* once it is gone (then a plain regression test).
+ * Reproducers of the bugs described in README.md: known-* while a bug is there, fixed-* once it is
+ * gone (then a plain regression test).
  */
 static void known_bug_seeds(void)
 {
@@ -445,7 +445,7 @@ static void known_bug_seeds(void)
 	op2(&s, OP_STAMP_RAW, 0, 1, UINT64_C(3) << STAMP_SEQ_SHIFT, 8);
 	op2(&s, OP_STAMP_RAW, 3, 1, UINT64_C(1) << STAMP_SEQ_SHIFT, 8);
 	op2(&s, OP_HUB_READ, 16, 2, 0, 1);
-	write_seed("fuzz-segment", "known-hang-read-stamp-wrap-head", &img, &s);
+	write_seed("fuzz-segment", "fixed-hang-read-stamp-wrap-head", &img, &s);
 	free(s.p);
 	free(img.p);
 

@@ -79,6 +79,10 @@ case "${1:-}" in
 	# Each known-* input hangs hub_claim() while the bug is there: libFuzzer reports a timeout.
 	status=0
 	for f in "$corpus"/fuzz-segment/*known-*; do
+		if [ ! -e "$f" ]; then
+			echo "run-fuzz: no known-bug inputs"
+			break
+		fi
 		if HORUS_FUZZ_KNOWN=1 "$build/tests/fuzz/fuzz-segment" -timeout=5 \
 			-artifact_prefix="$build/artifacts/known-" "$f" >"$build/known.log" 2>&1; then
 			echo "run-fuzz: $f: passes (fixed?)"
