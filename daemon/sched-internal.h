@@ -111,7 +111,7 @@ struct sched {
 	_Atomic uint64_t dispatches;
 	/*
 	 * The lanes' own work per tick, one record per wake-up that ran ticks: its time from
-	 * run_due's start (the timer's expiry read) to going back to sleep, minus the time set
+	 * run_due's start (the timer's callback) to going back to sleep, minus the time set
 	 * aside (see aside_ns), over its ticks. Recorded under the lock, so hist_record's single
 	 * writer holds.
 	 */

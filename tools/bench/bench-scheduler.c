@@ -11,8 +11,9 @@
  *     the maximum over nodes of p99 and of max;
  *   - dispatch_ns: the daemon's own figure ("dispatch_ns" of "1 status", p50 and p99 since it
  *     started): per wake-up of a tick thread, its time from the timer's callback to going back
- *     to sleep, minus plugin calls and waits for a deadline, over the ticks it ran. The cost of
- *     dispatching a tick, without the kernel's wake-up (docs/performance.md says why);
+ *     to sleep, minus plugin calls, the timer's read and re-arm, and waits for a deadline, over
+ *     the ticks it ran. The cost of dispatching a tick, without the kernel's wake-up
+ *     (docs/performance.md says why);
  *   - cpu_tick_ns: CPU time of the daemon's tick threads (every thread named horus-tick, from
  *     /proc/PID/task/TID/schedstat) over 1 s slices of the window, divided by the ticks the
  *     daemon dispatched in the slice ("dispatches" of "1 status"); the median over slices.
