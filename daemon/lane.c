@@ -546,18 +546,18 @@ static void run_commands(struct sched_thread *t)
  */
 static void take_expiry(struct sched_thread *t)
 {
-	uint64_t expirations = 0, from = now_ns();
+	uint64_t expirations = 0;
 
 	if (read(t->tfd, &expirations, sizeof(expirations)) == (ssize_t)sizeof(expirations) &&
 	    expirations) {
 		t->armed_ns = t->interval_ns ? t->armed_ns + expirations * t->interval_ns : 0;
 	}
-	t->aside_ns += now_ns() - from;
 }
 
 /*
- * Runs what is due, and times the lane's own part of it for dispatch_hist: from here to going
- * back to sleep. fired: called for the timerfd, whose expiry is taken before it is re-armed.
+ * Runs what is due, and times the lane's own part of it for dispatch_hist: from here to the
+ * timer's part (take_expiry, arm), which is the wake-up's. fired: called for the timerfd, whose
+ * expiry is taken before it is re-armed.
  */
 static void run_due(struct sched_thread *t, bool fired)
 {
@@ -601,6 +601,13 @@ static void run_due(struct sched_thread *t, bool fired)
 		run_commands(t);
 		sched_run_io(t);
 	}
+	if (t->run_ticks) {
+		uint64_t spent = now_ns() - woke;
+
+		spent = spent > t->aside_ns ? spent - t->aside_ns : 0;
+		hist_record(&s->dispatch_hist, spent / t->run_ticks);
+		atomic_fetch_add_explicit(&s->dispatches, t->run_ticks, memory_order_relaxed);
+	}
 	if (s->stopping || (t->retired && !t->owner)) {
 		/* Stopping, or a dedicated lane whose node is gone: end the thread. */
 		event_base_loopbreak(t->base);
@@ -609,13 +616,6 @@ static void run_due(struct sched_thread *t, bool fired)
 			take_expiry(t);
 		}
 		arm(t);
-	}
-	if (t->run_ticks) {
-		uint64_t spent = now_ns() - woke;
-
-		spent = spent > t->aside_ns ? spent - t->aside_ns : 0;
-		hist_record(&s->dispatch_hist, spent / t->run_ticks);
-		atomic_fetch_add_explicit(&s->dispatches, t->run_ticks, memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&s->lock);
 }

@@ -111,9 +111,9 @@ struct sched {
 	_Atomic uint64_t dispatches;
 	/*
 	 * The lanes' own work per tick, one record per wake-up that ran ticks: its time from
-	 * run_due's start (the timer's callback) to going back to sleep, minus the time set
-	 * aside (see aside_ns), over its ticks. Recorded under the lock, so hist_record's single
-	 * writer holds.
+	 * run_due's start (the timer's callback) to the timer's part (its read and re-arm), minus
+	 * the time set aside (see aside_ns), over its ticks. Recorded under the lock, so
+	 * hist_record's single writer holds.
 	 */
 	struct hist dispatch_hist;
 	uint64_t epoch_ns; /* origin of every node's tick grid: the first node's start (lane.c) */

@@ -7,15 +7,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "cpu-relax.h"
 #include "hub.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#define cpu_relax() __builtin_ia32_pause()
-#elif defined(__aarch64__)
-#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
-#else
-#define cpu_relax() ((void)0)
-#endif
 
 /* Readers check for a stuck sequence once per this many empty polls (a power of two). */
 #define STUCK_CHECK_EVERY 4096u
